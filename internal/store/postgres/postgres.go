@@ -1,0 +1,94 @@
+// Package postgres is enishi's PostgreSQL backend, through pgx/v5's
+// database/sql driver, for shops that run several enishi processes.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+
+	"github.com/enishi-crm/enishi/internal/clock"
+	"github.com/enishi-crm/enishi/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Advisory lock keys. Arbitrary, fixed, and unlikely to clash with others.
+const (
+	resolutionLock = 0x656e697368690001 // "enishi" + 1
+	migrationLock  = 0x656e697368690002
+)
+
+// Open connects to the database at url (postgres://…). It does not migrate.
+func Open(ctx context.Context, url string, c clock.Clock) (*store.DB, error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(10)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	return store.New(db, db, Dialect{}, c), nil
+}
+
+// Dialect is PostgreSQL's part of the store.
+type Dialect struct{}
+
+// Name returns "postgres".
+func (Dialect) Name() string { return "postgres" }
+
+// NextIDs draws n values from the table's identity sequence in one round trip.
+func (Dialect) NextIDs(ctx context.Context, tx *store.Tx, table string, n int) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)`, table, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ids := make([]int64, 0, n)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// LockResolution takes a transaction-scoped advisory lock, so identity
+// resolution runs one transaction at a time across every process.
+func (Dialect) LockResolution(ctx context.Context, tx *store.Tx) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(resolutionLock))
+	return err
+}
+
+// IsUniqueViolation reports SQLSTATE 23505.
+func (Dialect) IsUniqueViolation(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == "23505"
+}
+
+// MaxParams is the wire protocol's limit.
+func (Dialect) MaxParams() int { return 65535 }
+
+// Migrations returns the embedded schema.
+func (Dialect) Migrations() embed.FS { return migrations }
+
+// LockMigrations holds a session advisory lock on conn until unlocked.
+func (Dialect) LockMigrations(ctx context.Context, conn *sql.Conn) (func(), error) {
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(migrationLock)); err != nil {
+		return nil, err
+	}
+	return func() {
+		_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(migrationLock))
+	}, nil
+}
