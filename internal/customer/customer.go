@@ -106,11 +106,20 @@ func (p *Profile) Fill(o Profile) bool {
 			changed = true
 		}
 	}
-	if p.AcqChannel == "" && p.AcqSource == "" && p.AcqCampaign == "" && (o.AcqChannel != "" || o.AcqSource != "" || o.AcqCampaign != "") {
-		p.AcqChannel, p.AcqSource, p.AcqMedium, p.AcqCampaign, p.AcqReferrer = o.AcqChannel, o.AcqSource, o.AcqMedium, o.AcqCampaign, o.AcqReferrer
-		changed = true
+	return p.fillFirstTouch(o) || changed
+}
+
+// fillFirstTouch copies o's acquisition fields as a whole when p has none.
+func (p *Profile) fillFirstTouch(o Profile) bool {
+	if p.hasFirstTouch() || !o.hasFirstTouch() {
+		return false
 	}
-	return changed
+	p.AcqChannel, p.AcqSource, p.AcqMedium, p.AcqCampaign, p.AcqReferrer = o.AcqChannel, o.AcqSource, o.AcqMedium, o.AcqCampaign, o.AcqReferrer
+	return true
+}
+
+func (p *Profile) hasFirstTouch() bool {
+	return p.AcqChannel != "" || p.AcqSource != "" || p.AcqMedium != "" || p.AcqCampaign != "" || p.AcqReferrer != ""
 }
 
 // Overwrite copies every non-empty field of o into p (an authoritative
@@ -128,12 +137,7 @@ func (p *Profile) Overwrite(o Profile) bool {
 			changed = true
 		}
 	}
-	acq := Profile{AcqChannel: p.AcqChannel, AcqSource: p.AcqSource, AcqMedium: p.AcqMedium, AcqCampaign: p.AcqCampaign, AcqReferrer: p.AcqReferrer}
-	if acq.Fill(o) {
-		p.AcqChannel, p.AcqSource, p.AcqMedium, p.AcqCampaign, p.AcqReferrer = acq.AcqChannel, acq.AcqSource, acq.AcqMedium, acq.AcqCampaign, acq.AcqReferrer
-		changed = true
-	}
-	return changed
+	return p.fillFirstTouch(o) || changed
 }
 
 func isAcq(name string) bool { return len(name) > 4 && name[:4] == "acq_" }

@@ -6,7 +6,7 @@ import (
 	"time"
 	"unicode"
 
-	"golang.org/x/text/unicode/norm"
+	"github.com/enishi-crm/enishi/internal/jtext"
 
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/identity"
@@ -24,7 +24,7 @@ var Prefectures = []string{
 // NormalizePrefecture accepts a prefecture's name with or without its suffix
 // (東京, 東京都), or its JIS code (13), and returns the full name.
 func NormalizePrefecture(s string) (string, error) {
-	s = strings.TrimSpace(norm.NFKC.String(s))
+	s = strings.TrimSpace(jtext.NFKC(s))
 	if s == "" {
 		return "", nil
 	}
@@ -45,7 +45,7 @@ func NormalizePrefecture(s string) (string, error) {
 
 // NormalizeGender maps the ways exports write gender to male, female or other.
 func NormalizeGender(s string) (string, error) {
-	switch strings.ToLower(strings.TrimSpace(norm.NFKC.String(s))) {
+	switch strings.ToLower(strings.TrimSpace(jtext.NFKC(s))) {
 	case "":
 		return "", nil
 	case "male", "m", "man", "男", "男性":
@@ -60,7 +60,7 @@ func NormalizeGender(s string) (string, error) {
 
 // NormalizeBirthday reads 1990-01-02, 1990/1/2 or 19900102.
 func NormalizeBirthday(s string) (string, error) {
-	s = strings.TrimSpace(norm.NFKC.String(s))
+	s = strings.TrimSpace(jtext.NFKC(s))
 	if s == "" {
 		return "", nil
 	}
@@ -80,7 +80,7 @@ func NormalizeBirthday(s string) (string, error) {
 
 // NormalizePostalCode returns a postal code as 123-4567.
 func NormalizePostalCode(s string) (string, error) {
-	s = strings.TrimSpace(norm.NFKC.String(s))
+	s = strings.TrimSpace(jtext.NFKC(s))
 	s = strings.TrimPrefix(s, "〒")
 	digits := strings.Map(func(r rune) rune {
 		if r >= '0' && r <= '9' {
@@ -110,29 +110,10 @@ func SplitName(s string) (last, first string) {
 	return s, ""
 }
 
-// CleanText normalizes a free-text field: NFKC folds half-width kana and
-// full-width ASCII; runs of spaces become one.
-func CleanText(s string) string {
-	s = norm.NFKC.String(s)
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// Katakana converts hiragana to katakana (and applies NFKC, which widens
-// half-width katakana), so that either kana finds the other.
-func Katakana(s string) string {
-	s = norm.NFKC.String(s)
-	return strings.Map(func(r rune) rune {
-		if r >= 'ぁ' && r <= 'ゖ' {
-			return r + ('ァ' - 'ぁ')
-		}
-		return r
-	}, s)
-}
-
 // SearchTerm normalizes a search query the way SearchText normalizes the
 // indexed text: NFKC, lower case, no spaces, katakana, phone digits.
 func SearchTerm(q string) string {
-	q = Katakana(strings.ToLower(strings.TrimSpace(q)))
+	q = jtext.Katakana(strings.ToLower(strings.TrimSpace(q)))
 	q = strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) {
 			return -1
@@ -181,8 +162,8 @@ func SearchText(p Profile) string {
 		b.WriteString(s)
 	}
 	nospace := func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, " ", ""), "　", "") }
-	add(strings.ToLower(nospace(norm.NFKC.String(p.LastName + p.FirstName))))
-	add(nospace(Katakana(p.LastNameKana + p.FirstNameKana)))
+	add(strings.ToLower(nospace(jtext.NFKC(p.LastName + p.FirstName))))
+	add(nospace(jtext.Katakana(p.LastNameKana + p.FirstNameKana)))
 	add(p.Email)
 	if p.Phone != "" {
 		add(identity.NationalPhone(p.Phone))

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/enishi-crm/enishi/internal/jtext"
 	"github.com/nyaruka/phonenumbers"
-	"golang.org/x/text/unicode/norm"
 
 	"github.com/enishi-crm/enishi/internal/errs"
 )
@@ -70,7 +70,7 @@ func (id Identifier) priority() int {
 // NormalizeEmail applies NFKC, trims and lower-cases an address and checks
 // that it has the shape local@domain.
 func NormalizeEmail(s string) (string, error) {
-	e := strings.ToLower(strings.TrimSpace(norm.NFKC.String(s)))
+	e := strings.ToLower(strings.TrimSpace(jtext.NFKC(s)))
 	at := strings.LastIndexByte(e, '@')
 	if at <= 0 || at == len(e)-1 || !strings.Contains(e[at+1:], ".") || strings.HasSuffix(e, ".") {
 		return "", errs.Errorf(errs.Invalid, "%q is not an e-mail address", s)
@@ -110,16 +110,46 @@ func IsMaskedEmail(email string) bool {
 // NormalizePhone returns a phone number in E.164 form. Numbers without a
 // country code are read as Japanese; full-width digits and hyphens are fine.
 func NormalizePhone(s string) (string, error) {
-	p := strings.TrimSpace(norm.NFKC.String(s))
+	p := strings.TrimSpace(jtext.NFKC(s))
 	p = strings.NewReplacer("ー", "-", "−", "-", "‐", "-", "―", "-").Replace(p)
 	if p == "" {
 		return "", errs.Errorf(errs.Invalid, "empty phone number")
+	}
+	if e, ok := fastJapanesePhone(p); ok {
+		return e, nil
 	}
 	num, err := phonenumbers.Parse(p, "JP")
 	if err != nil || !phonenumbers.IsPossibleNumber(num) {
 		return "", errs.Errorf(errs.Invalid, "%q is not a phone number", s)
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil
+}
+
+// fastJapanesePhone handles the common case of a domestic number written
+// with digits, hyphens and spaces only (09012345678, 03-1234-5678): a 0 and
+// 9 or 10 more digits becomes +81 and the digits after the 0. It gives the
+// same answer as the library (a test holds it to that) at a fraction of the
+// cost, which matters when an import reads a million rows.
+func fastJapanesePhone(p string) (string, bool) {
+	var d [16]byte
+	n := 0
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c >= '0' && c <= '9':
+			if n == len(d) {
+				return "", false
+			}
+			d[n] = c
+			n++
+		case c == '-' || c == ' ':
+		default:
+			return "", false
+		}
+	}
+	if (n != 10 && n != 11) || d[0] != '0' || d[1] == '0' {
+		return "", false
+	}
+	return "+81" + string(d[1:n]), true
 }
 
 // NationalPhone formats an E.164 number the way it is written at home
@@ -157,5 +187,5 @@ func PhoneID(s string) (Identifier, error) {
 
 // ExternalID returns the identifier for a source system's own customer id.
 func ExternalID(source, id string) Identifier {
-	return Identifier{Kind: External, Source: source, Value: strings.TrimSpace(norm.NFKC.String(id))}
+	return Identifier{Kind: External, Source: source, Value: strings.TrimSpace(jtext.NFKC(id))}
 }

@@ -3,6 +3,8 @@ package identity
 import (
 	"reflect"
 	"testing"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 func TestNormalizeEmail(t *testing.T) {
@@ -98,5 +100,27 @@ func TestDecide(t *testing.T) {
 				t.Fatalf("Decide =\n %+v\nwant\n %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestFastPhonePathAgreesWithLibrary(t *testing.T) {
+	for _, in := range []string{"09012345678", "090-1234-5678", "03-1234-5678", "0312345678", "0120-123-456", "050 1234 5678", "0801234567", "011-123-4567", "0466-12-3456"} {
+		fast, ok := fastJapanesePhone(in)
+		if !ok {
+			t.Errorf("%q: fast path not taken", in)
+			continue
+		}
+		num, err := phonenumbers.Parse(in, "JP")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lib := phonenumbers.Format(num, phonenumbers.E164); lib != fast {
+			t.Errorf("%q: fast %q, library %q", in, fast, lib)
+		}
+	}
+	for _, in := range []string{"0012345678", "+81901234567", "123", "09012345678901"} {
+		if _, ok := fastJapanesePhone(in); ok {
+			t.Errorf("%q took the fast path", in)
+		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/text/unicode/norm"
+	"github.com/enishi-crm/enishi/internal/jtext"
 
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/customer"
@@ -41,7 +41,7 @@ var statusWords = map[string]Status{
 // ParseStatus reads a status; empty means paid (most exports list only
 // completed orders).
 func ParseStatus(s string) (Status, error) {
-	k := strings.ToLower(strings.TrimSpace(norm.NFKC.String(s)))
+	k := strings.ToLower(strings.TrimSpace(jtext.NFKC(s)))
 	if k == "" {
 		return Paid, nil
 	}
@@ -62,7 +62,7 @@ const (
 
 // NormalizeChannel lower-cases a channel name and maps common aliases.
 func NormalizeChannel(s string) string {
-	c := strings.ToLower(strings.TrimSpace(norm.NFKC.String(s)))
+	c := strings.ToLower(strings.TrimSpace(jtext.NFKC(s)))
 	switch c {
 	case "", "ec", "web", "online", "own", "自社ec", "自社", "shopify", "ec-cube", "makeshop", "futureshop", "base", "stores":
 		if c == "" {
@@ -148,7 +148,7 @@ func (o *Order) Hash() int64 {
 // slashes, as Japanese exports write them); times without a zone are
 // Asia/Tokyo.
 func ParseTime(s string) (time.Time, error) {
-	s = strings.TrimSpace(norm.NFKC.String(s))
+	s = strings.TrimSpace(jtext.NFKC(s))
 	if s == "" {
 		return time.Time{}, errs.Errorf(errs.Invalid, "empty date")
 	}
@@ -178,7 +178,7 @@ var localLayouts = []string{
 // separators, a yen sign or 円, full-width digits. Decimal fractions are
 // refused unless they are zero, since yen has no minor unit.
 func ParseYen(s string) (int64, error) {
-	t := strings.TrimSpace(norm.NFKC.String(s))
+	t := strings.TrimSpace(jtext.NFKC(s))
 	t = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(t, "¥"), "\\"), "円")
 	t = strings.ReplaceAll(t, ",", "")
 	if t == "" {
@@ -199,7 +199,7 @@ func ParseYen(s string) (int64, error) {
 
 // ParseQuantity reads a positive whole quantity.
 func ParseQuantity(s string) (int64, error) {
-	t := strings.TrimSpace(norm.NFKC.String(s))
+	t := strings.TrimSpace(jtext.NFKC(s))
 	n, err := strconv.ParseInt(strings.ReplaceAll(t, ",", ""), 10, 64)
 	if err != nil || n <= 0 {
 		return 0, errs.Errorf(errs.Invalid, "%q is not a quantity (a whole number above 0)", s)

@@ -68,8 +68,9 @@ func (db *DB) Migrate(ctx context.Context) error {
 			_ = tx.Rollback()
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-			v, name, ms(db.Clock.Now())); err != nil {
+		q, args := db.Dialect.Rebind(`INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+			[]any{v, name, ms(db.Clock.Now())})
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			_ = tx.Rollback()
 			return fmt.Errorf("record migration %s: %w", name, err)
 		}

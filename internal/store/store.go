@@ -192,13 +192,15 @@ type Dialect interface {
 	Migrations() embed.FS
 	// LockMigrations keeps two processes from migrating at once.
 	LockMigrations(ctx context.Context, conn *sql.Conn) (unlock func(), err error)
+	// Rebind turns a statement written with $1, $2 … into the driver's form.
+	Rebind(q string, args []any) (string, []any)
 }
 
 // DB implements Store over database/sql. Writes go to Write; reads to Read,
 // which for SQLite is a separate pool of read-only connections.
 type DB struct {
-	Write   *sql.DB
-	Read    *sql.DB
+	Write   *Pool
+	Read    *Pool
 	Dialect Dialect
 	Clock   clock.Clock
 }
@@ -211,7 +213,7 @@ func New(write, read *sql.DB, d Dialect, c clock.Clock) *DB {
 	if c == nil {
 		c = clock.Real{}
 	}
-	return &DB{Write: write, Read: read, Dialect: d, Clock: c}
+	return &DB{Write: &Pool{DB: write, d: d}, Read: &Pool{DB: read, d: d}, Dialect: d, Clock: c}
 }
 
 // Backend names the database.
@@ -220,7 +222,7 @@ func (db *DB) Backend() string { return db.Dialect.Name() }
 // Close closes both pools.
 func (db *DB) Close() error {
 	err := db.Write.Close()
-	if db.Read != db.Write {
+	if db.Read.DB != db.Write.DB {
 		err = errors.Join(err, db.Read.Close())
 	}
 	return err
@@ -229,6 +231,7 @@ func (db *DB) Close() error {
 // Tx is a write transaction with what the dialect needs to remember in it.
 type Tx struct {
 	*sql.Tx
+	d Dialect
 	// Seq holds the next free id per table for dialects that allocate ids
 	// in memory within their exclusive transaction.
 	Seq map[string]int64
@@ -252,7 +255,7 @@ func (db *DB) tryTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{Tx: stx, Seq: map[string]int64{}}
+	tx := &Tx{Tx: stx, d: db.Dialect, Seq: map[string]int64{}}
 	if err := fn(tx); err != nil {
 		_ = stx.Rollback()
 		return err

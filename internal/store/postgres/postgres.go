@@ -9,8 +9,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/store"
@@ -26,11 +27,20 @@ const (
 )
 
 // Open connects to the database at url (postgres://…). It does not migrate.
+//
+// Connections plan every statement with its actual parameters
+// (plan_cache_mode=force_custom_plan): a generic plan cached while a table
+// was small (a sequential scan) would otherwise stay in use as an import
+// grows it to millions of rows.
 func Open(ctx context.Context, url string, c clock.Clock) (*store.DB, error) {
-	db, err := sql.Open("pgx", url)
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	if _, set := cfg.RuntimeParams["plan_cache_mode"]; !set {
+		cfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	}
+	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(20)
 	db.SetMaxIdleConns(10)
 	if err := db.PingContext(ctx); err != nil {
@@ -82,6 +92,9 @@ func (Dialect) MaxParams() int { return 65535 }
 
 // Migrations returns the embedded schema.
 func (Dialect) Migrations() embed.FS { return migrations }
+
+// Rebind leaves $N placeholders as they are: they are PostgreSQL's own.
+func (Dialect) Rebind(q string, args []any) (string, []any) { return q, args }
 
 // LockMigrations holds a session advisory lock on conn until unlocked.
 func (Dialect) LockMigrations(ctx context.Context, conn *sql.Conn) (func(), error) {

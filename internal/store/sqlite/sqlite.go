@@ -63,19 +63,22 @@ func Open(path string, c clock.Clock) (*store.DB, error) {
 	n := max(4, runtime.NumCPU())
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	return store.New(write, read, Dialect{}, c), nil
+	return store.New(write, read, &Dialect{}, c), nil
 }
 
-// Dialect is SQLite's part of the store.
-type Dialect struct{}
+// Dialect is SQLite's part of the store. Statements get ? placeholders
+// (store.Positional explains why).
+type Dialect struct {
+	store.Positional
+}
 
 // Name returns "sqlite".
-func (Dialect) Name() string { return "sqlite" }
+func (*Dialect) Name() string { return "sqlite" }
 
 // NextIDs hands out ids after the table's largest. Write transactions are
 // exclusive (BEGIN IMMEDIATE on the single write connection), so the ids
 // cannot be taken by anyone else before the transaction ends.
-func (Dialect) NextIDs(ctx context.Context, tx *store.Tx, table string, n int) ([]int64, error) {
+func (*Dialect) NextIDs(ctx context.Context, tx *store.Tx, table string, n int) ([]int64, error) {
 	next, ok := tx.Seq[table]
 	if !ok {
 		var maxID sql.NullInt64
@@ -93,10 +96,10 @@ func (Dialect) NextIDs(ctx context.Context, tx *store.Tx, table string, n int) (
 }
 
 // LockResolution does nothing: the write transaction is already exclusive.
-func (Dialect) LockResolution(context.Context, *store.Tx) error { return nil }
+func (*Dialect) LockResolution(context.Context, *store.Tx) error { return nil }
 
 // IsUniqueViolation reports UNIQUE and PRIMARY KEY constraint failures.
-func (Dialect) IsUniqueViolation(err error) bool {
+func (*Dialect) IsUniqueViolation(err error) bool {
 	var e *sqlite.Error
 	if errors.As(err, &e) {
 		return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
@@ -105,11 +108,11 @@ func (Dialect) IsUniqueViolation(err error) bool {
 }
 
 // MaxParams is SQLite's default SQLITE_MAX_VARIABLE_NUMBER.
-func (Dialect) MaxParams() int { return 32766 }
+func (*Dialect) MaxParams() int { return 32766 }
 
 // Migrations returns the embedded schema.
-func (Dialect) Migrations() embed.FS { return migrations }
+func (*Dialect) Migrations() embed.FS { return migrations }
 
 // LockMigrations does nothing: migrations run on the single write connection
 // and one SQLite file is served by one process.
-func (Dialect) LockMigrations(context.Context, *sql.Conn) (func(), error) { return func() {}, nil }
+func (*Dialect) LockMigrations(context.Context, *sql.Conn) (func(), error) { return func() {}, nil }

@@ -1,0 +1,57 @@
+package customer
+
+import "testing"
+
+func TestFillAndOverwrite(t *testing.T) {
+	p := Profile{LastName: "山田", AcqSource: "google"}
+	if p.Fill(Profile{LastName: "佐藤", FirstName: "太郎", AcqSource: "line", AcqCampaign: "x"}) != true {
+		t.Fatal("Fill reported no change")
+	}
+	if p.LastName != "山田" || p.FirstName != "太郎" || p.AcqSource != "google" || p.AcqCampaign != "" {
+		t.Fatalf("after Fill: %+v", p)
+	}
+	if p.Fill(Profile{LastName: "山田"}) {
+		t.Fatal("Fill with nothing new reported a change")
+	}
+	if p.Overwrite(Profile{LastName: "山田", FirstName: "太郎"}) {
+		t.Fatal("Overwrite with equal values reported a change")
+	}
+	if !p.Overwrite(Profile{LastName: "佐藤", AcqSource: "line"}) || p.LastName != "佐藤" || p.AcqSource != "google" {
+		t.Fatalf("after Overwrite: %+v", p)
+	}
+	q := Profile{}
+	if !q.Overwrite(Profile{AcqSource: "line", AcqMedium: "social"}) || q.AcqMedium != "social" {
+		t.Fatalf("first touch not set: %+v", q)
+	}
+}
+
+func TestNormalizers(t *testing.T) {
+	pref := map[string]string{"東京": "東京都", "東京都": "東京都", "13": "東京都", "京都": "京都府", "北海道": "北海道", "大阪": "大阪府", "沖縄県": "沖縄県", "１": "北海道"}
+	for in, want := range pref {
+		if got, err := NormalizePrefecture(in); err != nil || got != want {
+			t.Errorf("NormalizePrefecture(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"48", "Tokyo", "東"} {
+		if _, err := NormalizePrefecture(bad); err == nil {
+			t.Errorf("NormalizePrefecture(%q) accepted", bad)
+		}
+	}
+	if got, _ := NormalizePostalCode("〒１００－０００１"); got != "100-0001" {
+		t.Errorf("postal = %q", got)
+	}
+	if _, err := NormalizePostalCode("123"); err == nil {
+		t.Error("short postal code accepted")
+	}
+	for in, want := range map[string]string{"1990/4/1": "1990-04-01", "19900401": "1990-04-01", "1990-04-01 00:00:00": "1990-04-01", "１９９０年４月１日": "1990-04-01"} {
+		if got, err := NormalizeBirthday(in); err != nil || got != want {
+			t.Errorf("NormalizeBirthday(%q) = %q, %v", in, got, err)
+		}
+	}
+	if l, f := SplitName("山田　太郎"); l != "山田" || f != "太郎" {
+		t.Errorf("SplitName = %q %q", l, f)
+	}
+	if got := SearchText(Profile{LastName: "山田", FirstName: "太郎", LastNameKana: "やまだ", Email: "t@example.com", Phone: "+819012345678"}); got != "山田太郎 ヤマダ t@example.com 09012345678" {
+		t.Errorf("SearchText = %q", got)
+	}
+}
