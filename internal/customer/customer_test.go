@@ -55,3 +55,16 @@ func TestNormalizers(t *testing.T) {
 		t.Errorf("SearchText = %q", got)
 	}
 }
+
+func TestMask(t *testing.T) {
+	p := Profile{LastName: "山田", FirstName: "太郎", Email: "taro@example.com", Phone: "+819012345678", Birthday: "1990-04-01", PostalCode: "100-0001", Prefecture: "東京都", Address1: "丸の内1-1"}
+	p.Mask()
+	if p.DisplayName() != "山田 ***" || p.Email != "t***@example.com" || p.Phone != "090-****-5678" || p.Birthday != "1990-**-**" || p.PostalCode != "100-****" || p.Prefecture != "東京都" || p.Address1 != "***" {
+		t.Fatalf("masked = %+v", p)
+	}
+	s := Summary{DisplayName: "山田 太郎", NameKana: "ヤマダ タロウ", Email: "taro@example.com"}
+	s.Mask()
+	if s.DisplayName != "山田 ***" || s.NameKana != "ヤマダ ***" || s.Email != "t***@example.com" {
+		t.Fatalf("summary = %+v", s)
+	}
+}

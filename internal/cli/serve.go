@@ -1,0 +1,178 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/enishi-crm/enishi/internal/auth"
+	"github.com/enishi-crm/enishi/internal/clock"
+	"github.com/enishi-crm/enishi/internal/errs"
+	enishihttp "github.com/enishi-crm/enishi/internal/http"
+	"github.com/enishi-crm/enishi/internal/store"
+)
+
+// demoAdmin is the account `serve --demo` signs people in with.
+const demoAdmin = "admin@example.com"
+
+func cmdServe(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "serve", "serve [--addr HOST:PORT] [--demo] [flags]")
+	db := addDBFlags(fs, env)
+	addr := fs.String("addr", envOr(env, "ENISHI_ADDR", "127.0.0.1:8080"), "address to listen on (env ENISHI_ADDR)")
+	demoMode := fs.Bool("demo", false, "fill an empty database with demo data and print an admin login (uses enishi-demo.db unless --db is given)")
+	demoCustomers := fs.Int("demo-customers", 2000, "customers to generate with --demo")
+	devClock := fs.Bool("dev-clock", false, "let POST /api/v1/dev/clock move time forward (tests and demos only)")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
+	tlsKey := fs.String("tls-key", "", "TLS key file")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *demoMode && !flagSet(fs, "db") && env.Getenv("ENISHI_DB") == "" {
+		db.path = "enishi-demo.db"
+	}
+	var c clock.Clock = clock.Real{}
+	if env.Clock != nil {
+		c = env.Clock
+	}
+	var manual *clock.Manual
+	if *devClock {
+		manual = clock.NewManual(c.Now(), false)
+		c = manual
+	}
+	st, err := db.open(ctx, env, c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	var login string
+	if *demoMode {
+		if login, err = prepareDemo(ctx, env, st, *demoCustomers, c); err != nil {
+			return err
+		}
+	}
+	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != ""})
+	mountUI(api)
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute, WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute}
+	scheme := "http"
+	if *tlsCert != "" {
+		scheme = "https"
+	}
+	url := scheme + "://" + displayAddr(ln.Addr().String())
+	fmt.Fprintf(env.Stdout, "enishi is running at %s (%s)\n", url, describeDB(st, db))
+	if login != "" {
+		fmt.Fprint(env.Stdout, login)
+	}
+	if env.Ready != nil {
+		env.Ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if *tlsCert != "" {
+			errc <- srv.ServeTLS(ln, *tlsCert, *tlsKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	env.Log.Info("shutting down: finishing requests in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// prepareDemo generates demo data into an empty store and (re)sets the demo
+// admin's password, returning the lines to print.
+func prepareDemo(ctx context.Context, env *Env, st *store.DB, customers int, c clock.Clock) (string, error) {
+	s, err := st.Stats(ctx)
+	if err != nil {
+		return "", err
+	}
+	if s.Customers == 0 {
+		fmt.Fprintf(env.Stdout, "generating demo data (%d customers)…\n", customers)
+		if err := generateDemo(ctx, env, st, customers, 1, c.Now()); err != nil {
+			return "", err
+		}
+	}
+	password := auth.GeneratePassword()
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return "", err
+	}
+	u, err := st.UserByEmail(ctx, demoAdmin)
+	switch {
+	case err == nil:
+		err = st.SetUserPassword(ctx, u.ID, hash)
+	case errs.Code(err) == errs.NotFound:
+		_, err = st.CreateUser(ctx, store.User{Email: demoAdmin, Name: "Demo admin", Role: "admin", PasswordHash: hash})
+	}
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("sign in as %s with password %s\n", demoAdmin, password), nil
+}
+
+func describeDB(st *store.DB, d *dbFlags) string {
+	if st.Backend() == "postgres" {
+		return "PostgreSQL"
+	}
+	return "SQLite " + d.path
+}
+
+func displayAddr(a string) string {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return a
+	}
+	if host == "127.0.0.1" || host == "::1" || host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func envOr(env *Env, key, def string) string {
+	if v := env.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			found = true
+		}
+	})
+	return found
+}
+
+// mountUI adds the web UI; until the UI package lands, a plain page points
+// at the API.
+func mountUI(api *enishihttp.Server) {
+	api.Mux().HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, strings.TrimSpace(`<!doctype html><html lang="ja"><meta charset="utf-8"><title>enishi</title>
+<h1>enishi</h1><p>API: <code>/api/v1/customers</code>. Sign in with <code>POST /api/v1/auth/login</code>.</p></html>`))
+	})
+}

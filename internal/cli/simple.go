@@ -1,0 +1,233 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/enishi-crm/enishi/internal/auth"
+	enishihttp "github.com/enishi-crm/enishi/internal/http"
+)
+
+func cmdMigrate(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "migrate", "migrate [flags]")
+	db := addDBFlags(fs, env)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	st, err := db.open(ctx, env, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintf(env.Stdout, "database is up to date (%s)\n", st.Backend())
+	return nil
+}
+
+func cmdStats(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "stats", "stats [--json]")
+	db := addDBFlags(fs, env)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	st, err := db.open(ctx, env, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	s, err := st.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(env.Stdout, s)
+	}
+	fmt.Fprintf(env.Stdout, "customers  %s\norders     %s\nline items %s\nproducts   %s\nevents     %s\n",
+		group(int(s.Customers)), group(int(s.Orders)), group(int(s.LineItems)), group(int(s.Products)), group(int(s.Events)))
+	return nil
+}
+
+func cmdUser(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 {
+		return usagef("user needs a subcommand: create, list, passwd")
+	}
+	fs := newFlags(env, "user", "user create --role ROLE EMAIL | user list | user passwd EMAIL")
+	db := addDBFlags(fs, env)
+	role := fs.String("role", "", "role: "+strings.Join(auth.RoleNames, ", "))
+	name := fs.String("name", "", "display name")
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	st, err := db.open(ctx, env, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch args[0] {
+	case "create":
+		if len(pos) != 1 || *role == "" {
+			return usagef("usage: enishi user create --role ROLE EMAIL")
+		}
+		u, password, err := enishihttp.CreateUser(ctx, st, pos[0], *name, *role, "")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "created %s (%s)\npassword: %s\n(shown once; change it after signing in)\n", u.Email, u.Role, password)
+	case "list":
+		us, err := st.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		for _, u := range us {
+			state := "active"
+			if u.DisabledAt != nil {
+				state = "disabled"
+			}
+			fmt.Fprintf(env.Stdout, "%d\t%s\t%s\t%s\n", u.ID, u.Email, u.Role, state)
+		}
+	case "passwd":
+		if len(pos) != 1 {
+			return usagef("usage: enishi user passwd EMAIL")
+		}
+		u, err := st.UserByEmail(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		password := auth.GeneratePassword()
+		hash, err := auth.HashPassword(password)
+		if err != nil {
+			return err
+		}
+		if err := st.SetUserPassword(ctx, u.ID, hash); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "new password for %s: %s\n(every session of this user was signed out)\n", u.Email, password)
+	default:
+		return usagef("unknown user subcommand %q", args[0])
+	}
+	return nil
+}
+
+func cmdAPIKey(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 {
+		return usagef("apikey needs a subcommand: create, list, revoke")
+	}
+	fs := newFlags(env, "apikey", "apikey create --scopes a,b NAME | apikey list | apikey revoke ID")
+	db := addDBFlags(fs, env)
+	scopes := fs.String("scopes", "", "comma-separated scopes: "+scopeList())
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	st, err := db.open(ctx, env, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch args[0] {
+	case "create":
+		if len(pos) != 1 {
+			return usagef("usage: enishi apikey create --scopes customers:read NAME")
+		}
+		k, secret, err := enishihttp.CreateAPIKey(ctx, st, pos[0], []string{*scopes}, "cli")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "created key %d (%s) with scopes %s\nkey: %s\n(shown once; store it in the integration's settings)\n", k.ID, k.Name, strings.Join(k.Scopes, ","), secret)
+	case "list":
+		ks, err := st.ListAPIKeys(ctx)
+		if err != nil {
+			return err
+		}
+		for _, k := range ks {
+			state, used := "active", "never used"
+			if k.RevokedAt != nil {
+				state = "revoked"
+			}
+			if k.LastUsedAt != nil {
+				used = "last used " + k.LastUsedAt.Format("2006-01-02 15:04")
+			}
+			fmt.Fprintf(env.Stdout, "%d\t%s\t%s…\t%s\t%s\t%s\n", k.ID, k.Name, k.Prefix, strings.Join(k.Scopes, ","), state, used)
+		}
+	case "revoke":
+		if len(pos) != 1 {
+			return usagef("usage: enishi apikey revoke ID")
+		}
+		var id int64
+		if _, err := fmt.Sscan(pos[0], &id); err != nil {
+			return usagef("%q is not a key id", pos[0])
+		}
+		if err := st.RevokeAPIKey(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "revoked key %d\n", id)
+	default:
+		return usagef("unknown apikey subcommand %q", args[0])
+	}
+	return nil
+}
+
+func scopeList() string {
+	s := make([]string, len(auth.AllPermissions))
+	for i, p := range auth.AllPermissions {
+		s[i] = string(p)
+	}
+	return strings.Join(s, ", ")
+}
+
+// knownSettings documents the settings the CLI can change.
+var knownSettings = map[string]string{
+	"identity.manual_merge_kinds": `JSON array of identifier kinds whose links wait for approval instead of merging, e.g. ["phone"]`,
+}
+
+func cmdSettings(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "settings", "settings get KEY | settings set KEY VALUE | settings list")
+	db := addDBFlags(fs, env)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usagef("settings needs get, set or list")
+	}
+	st, err := db.open(ctx, env, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch {
+	case pos[0] == "list":
+		for _, k := range sortedKeys(knownSettings) {
+			v, ok, err := st.Setting(ctx, k)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				v = "(default)"
+			}
+			fmt.Fprintf(env.Stdout, "%s = %s\n    %s\n", k, v, knownSettings[k])
+		}
+	case pos[0] == "get" && len(pos) == 2:
+		v, ok, err := st.Setting(ctx, pos[1])
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return usagef("%s is not set", pos[1])
+		}
+		fmt.Fprintln(env.Stdout, v)
+	case pos[0] == "set" && len(pos) == 3:
+		if err := validateSetting(pos[1], pos[2]); err != nil {
+			return err
+		}
+		if err := st.SetSetting(ctx, pos[1], pos[2]); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "%s = %s\n", pos[1], pos[2])
+	default:
+		return usagef("usage: enishi settings get KEY | set KEY VALUE | list")
+	}
+	return nil
+}

@@ -1,0 +1,237 @@
+// Package http serves enishi's JSON API (and mounts the web UI): routing,
+// authentication, permission checks and error mapping live here; handlers
+// only translate between HTTP and store or domain calls.
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/enishi-crm/enishi/internal/auth"
+	"github.com/enishi-crm/enishi/internal/clock"
+	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/store"
+)
+
+// Config holds a server's dependencies.
+type Config struct {
+	Store store.Store
+	Clock clock.Clock
+	// DevClock, when set (serve --dev-clock), can be moved through
+	// POST /api/v1/dev/clock. It must be the clock the store reads.
+	DevClock *clock.Manual
+	Log      *slog.Logger
+	// SecureCookies marks session cookies Secure (serving over TLS).
+	SecureCookies bool
+}
+
+// Route describes one registered route, for documentation and the test
+// that proves no route is open by mistake.
+type Route struct {
+	Pattern    string
+	Permission auth.Permission // empty for public routes
+	Public     bool
+}
+
+// Server is the HTTP handler of enishi.
+type Server struct {
+	cfg    Config
+	mux    *http.ServeMux
+	routes []Route
+	limits *loginLimiter
+
+	keyTouchMu sync.Mutex
+	keyTouched map[int64]time.Time
+}
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLoginLimiter(), keyTouched: map[int64]time.Time{}}
+	s.routesCore()
+	return s
+}
+
+// Routes lists every registered route.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// Mux exposes the router so that other packages (the UI) can add handlers.
+func (s *Server) Mux() *http.ServeMux { return s.mux }
+
+// ServeHTTP serves a request with logging and panic recovery.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &statusWriter{ResponseWriter: w, status: 200}
+	defer func() {
+		if p := recover(); p != nil {
+			s.cfg.Log.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", p)
+			if !rw.wrote {
+				writeError(rw, r, s.cfg.Log, errors.New("panic"))
+			}
+		}
+		s.cfg.Log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rw.status, "ms", time.Since(start).Milliseconds())
+	}()
+	s.mux.ServeHTTP(rw, r)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status, w.wrote = code, true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Handle registers a handler that requires permission p (through a session
+// or an API key scope).
+func (s *Server) Handle(pattern string, p auth.Permission, h func(w http.ResponseWriter, r *http.Request) error) {
+	s.routes = append(s.routes, Route{Pattern: pattern, Permission: p})
+	s.mux.Handle(pattern, s.authenticated(p, h))
+}
+
+// Public registers a handler anyone may call.
+func (s *Server) Public(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
+	s.routes = append(s.routes, Route{Pattern: pattern, Public: true})
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			writeError(w, r, s.cfg.Log, err)
+		}
+	})
+}
+
+// Error writes err as a JSON error response with the status its code maps to.
+func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, s.cfg.Log, err) }
+
+// StatusCode maps an error code to an HTTP status. This is the one place.
+func StatusCode(code string) int {
+	switch code {
+	case errs.Invalid:
+		return http.StatusBadRequest
+	case errs.NotFound:
+		return http.StatusNotFound
+	case errs.Conflict:
+		return http.StatusConflict
+	case errs.Unauthorized:
+		return http.StatusUnauthorized
+	case errs.Forbidden:
+		return http.StatusForbidden
+	case errs.RateLimited:
+		return http.StatusTooManyRequests
+	case errs.TooLarge:
+		return http.StatusRequestEntityTooLarge
+	case errs.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	code := errs.Code(err)
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	status := StatusCode(code)
+	if status == http.StatusInternalServerError {
+		log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	var e *errs.Error
+	body := map[string]any{"code": code, "message": errs.Message(err)}
+	if errors.As(err, &e) && e.Field != "" {
+		body["field"] = e.Field
+	}
+	writeJSON(w, status, map[string]any{"error": body})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(true)
+	_ = enc.Encode(v)
+}
+
+// JSON writes v with status 200.
+func JSON(w http.ResponseWriter, v any) error {
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// maxJSONBody bounds request bodies of the JSON API.
+const maxJSONBody = 1 << 20
+
+// decodeJSON reads a JSON request body into v, refusing unknown fields,
+// trailing data and oversized bodies with a clear message.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &tooBig):
+			return errs.Errorf(errs.TooLarge, "request body over %d bytes", maxJSONBody)
+		case errors.As(err, &syn):
+			return errs.Errorf(errs.Invalid, "malformed JSON at byte %d", syn.Offset)
+		case errors.As(err, &typ):
+			return &errs.Error{Code: errs.Invalid, Field: typ.Field, Message: "must be " + typ.Type.String()}
+		case errors.Is(err, io.EOF):
+			return errs.Errorf(errs.Invalid, "empty request body")
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return errs.Errorf(errs.Invalid, "%s", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return errs.Errorf(errs.Invalid, "malformed JSON: %v", err)
+	}
+	if dec.More() {
+		return errs.Errorf(errs.Invalid, "trailing data after the JSON body")
+	}
+	return nil
+}
+
+// pathID reads an int64 path parameter.
+func pathID(r *http.Request, name string) (int64, error) {
+	v := r.PathValue(name)
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errs.Errorf(errs.Invalid, "%s %q is not an id", name, v)
+	}
+	return id, nil
+}
+
+// queryInt reads an optional integer query parameter.
+func queryInt(r *http.Request, name string, def int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errs.FieldErrorf(name, "%q is not a whole number", v)
+	}
+	return n, nil
+}
