@@ -101,6 +101,11 @@ func Run(args []string, io IO) int {
 		ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 	}
+	if path := io.Getenv("ENISHI_CPUPROFILE"); path != "" {
+		if stop, err := startCPUProfile(path); err == nil {
+			defer stop()
+		}
+	}
 	for _, c := range commands() {
 		if c.name != args[0] {
 			continue

@@ -32,7 +32,6 @@ type Consent struct {
 
 // Identity is a stored identifier of a customer.
 type Identity struct {
-	ID               int64 `json:"id"`
 	CustomerID       int64 `json:"customer_id"`
 	OriginCustomerID int64 `json:"origin_customer_id"`
 	identity.Identifier

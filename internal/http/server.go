@@ -123,7 +123,9 @@ func (s *Server) Public(pattern string, h func(w http.ResponseWriter, r *http.Re
 }
 
 // Error writes err as a JSON error response with the status its code maps to.
-func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, s.cfg.Log, err) }
+func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(w, r, s.cfg.Log, err)
+}
 
 // StatusCode maps an error code to an HTTP status. This is the one place.
 func StatusCode(code string) int {

@@ -261,7 +261,9 @@ func TestDevClockRefusedWithoutFlag(t *testing.T) {
 	}
 }
 
-func itoa(n int64) string { return strings.TrimSpace(strings.Replace(string(must(json.Marshal(n))), "\"", "", -1)) }
+func itoa(n int64) string {
+	return strings.TrimSpace(strings.Replace(string(must(json.Marshal(n))), "\"", "", -1))
+}
 
 func must(b []byte, err error) []byte {
 	if err != nil {

@@ -155,6 +155,9 @@ func fastJapanesePhone(p string) (string, bool) {
 // NationalPhone formats an E.164 number the way it is written at home
 // (for Japan: 09012345678 without hyphens), for search.
 func NationalPhone(e164 string) string {
+	if rest, ok := strings.CutPrefix(e164, "+81"); ok && len(rest) >= 9 && len(rest) <= 10 && rest[0] != '0' {
+		return "0" + rest // the common case, without the library's formatting machinery
+	}
 	num, err := phonenumbers.Parse(e164, "JP")
 	if err != nil {
 		return strings.TrimPrefix(e164, "+")

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/nyaruka/phonenumbers"
@@ -116,6 +117,15 @@ func TestFastPhonePathAgreesWithLibrary(t *testing.T) {
 		}
 		if lib := phonenumbers.Format(num, phonenumbers.E164); lib != fast {
 			t.Errorf("%q: fast %q, library %q", in, fast, lib)
+		}
+		libNational := strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, phonenumbers.Format(num, phonenumbers.NATIONAL))
+		if got := NationalPhone(fast); phonenumbers.IsValidNumber(num) && got != libNational {
+			t.Errorf("NationalPhone(%q) = %q, library %q", fast, got, libNational)
 		}
 	}
 	for _, in := range []string{"0012345678", "+81901234567", "123", "09012345678901"} {

@@ -72,8 +72,8 @@ func (db *DB) CustomerView(ctx context.Context, id int64, opt ViewOptions) (*cus
 }
 
 func (db *DB) identities(ctx context.Context, cid int64) ([]customer.Identity, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT id, customer_id, origin_customer_id, kind, source, value, weak, created_at
-		FROM identities WHERE customer_id = $1 ORDER BY id`, cid)
+	rows, err := db.Read.QueryContext(ctx, `SELECT customer_id, origin_customer_id, kind, source, value, weak, created_at
+		FROM identities WHERE customer_id = $1 ORDER BY created_at, kind, source, value`, cid)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (db *DB) identities(ctx context.Context, cid int64) ([]customer.Identity, e
 		var it customer.Identity
 		var kind string
 		var created int64
-		if err := rows.Scan(&it.ID, &it.CustomerID, &it.OriginCustomerID, &kind, &it.Source, &it.Value, &it.Weak, &created); err != nil {
+		if err := rows.Scan(&it.CustomerID, &it.OriginCustomerID, &kind, &it.Source, &it.Value, &it.Weak, &created); err != nil {
 			return nil, err
 		}
 		it.Kind = identity.Kind(kind)

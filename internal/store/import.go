@@ -20,12 +20,15 @@ type existingOrder struct {
 // ImportOrders upserts orders by (source, external id) and files each under
 // its buyer. An order whose content and buyer are unchanged is left alone;
 // a changed one has its lines replaced. Products named by lines are created
-// when missing.
+// when missing. New paid orders are counted into their customers'
+// aggregates directly; changed ones make the store recount from orders.
 func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResult, error) {
 	var res BatchResult
+	var r *resolver
 	err := db.inTx(ctx, func(tx *Tx) error {
-		r, err := db.newResolver(ctx, tx)
-		if err != nil {
+		res = BatchResult{}
+		var err error
+		if r, err = db.newResolver(ctx, tx); err != nil {
 			return err
 		}
 		buyers := make([]*customer.Record, len(orders))
@@ -54,30 +57,27 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 			}
 			o.CustomerID, origins[i] = cust, origin
 		}
-		// Merges during resolution may have moved earlier orders' customers.
-		for i := range orders {
-			orders[i].CustomerID = r.current(orders[i].CustomerID)
-		}
-		var upserts []int
+		var upserts, newIdx []int
 		var replaceLines []any
-		var newIdx []int
 		for i := range orders {
 			o := &orders[i]
+			o.CustomerID = r.current(o.CustomerID) // merges later in the batch may have moved it
 			key := o.Source + "\x00" + o.ExternalID
 			if ex, ok := existing[key]; ok {
 				o.ID = ex.id
-				if ex.hash == o.Hash() && ex.customer == o.CustomerID {
+				if ex.hash == o.Hash() && r.current(ex.customer) == o.CustomerID {
 					res.Unchanged++
 					continue
 				}
 				res.Updated++
-				r.touched[ex.customer] = true
+				r.refresh[ex.customer] = true
+				r.refresh[o.CustomerID] = true
 				replaceLines = append(replaceLines, o.ID)
 			} else {
 				newIdx = append(newIdx, i)
 				res.Inserted++
+				r.custs[o.CustomerID].addOrder(o)
 			}
-			r.touched[o.CustomerID] = true
 			upserts = append(upserts, i)
 		}
 		if len(newIdx) > 0 {
@@ -108,6 +108,7 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 	if err != nil {
 		return BatchResult{}, err
 	}
+	r.committed()
 	return res, nil
 }
 
@@ -143,7 +144,14 @@ func (db *DB) existingOrders(ctx context.Context, tx *Tx, orders []order.Order) 
 	return out, nil
 }
 
-const orderCols = 20
+const orderUpsertHead = `INSERT INTO orders (id, source, external_id, customer_id, origin_customer_id, ordered_at, status, channel, shop_id,
+	currency, total, discount, shipping, tax, points_used, coupon_code, item_count, content_hash, created_at, updated_at)`
+
+const orderUpsertTail = `ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, origin_customer_id = excluded.origin_customer_id,
+	ordered_at = excluded.ordered_at, status = excluded.status, channel = excluded.channel, shop_id = excluded.shop_id,
+	currency = excluded.currency, total = excluded.total, discount = excluded.discount, shipping = excluded.shipping,
+	tax = excluded.tax, points_used = excluded.points_used, coupon_code = excluded.coupon_code, item_count = excluded.item_count,
+	content_hash = excluded.content_hash, updated_at = excluded.updated_at`
 
 func (db *DB) writeOrders(ctx context.Context, tx *Tx, orders []order.Order, origins []int64, upserts []int, replaceLines []any) error {
 	now := ms(db.Clock.Now())
@@ -154,22 +162,11 @@ func (db *DB) writeOrders(ctx context.Context, tx *Tx, orders []order.Order, ori
 	if err != nil {
 		return fmt.Errorf("replace order lines: %w", err)
 	}
-	err = db.chunk(len(upserts), orderCols, func(lo, hi int) error {
-		args := make([]any, 0, (hi-lo)*orderCols)
-		for _, i := range upserts[lo:hi] {
-			o := &orders[i]
-			args = append(args, o.ID, o.Source, o.ExternalID, o.CustomerID, origins[i], ms(o.OrderedAt), string(o.Status), o.Channel, o.ShopID,
-				o.Currency, o.Total, o.Discount, o.Shipping, o.Tax, o.PointsUsed, o.CouponCode, len(o.Lines), o.Hash(), now, now)
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO orders (id, source, external_id, customer_id, origin_customer_id, ordered_at, status, channel, shop_id,
-			currency, total, discount, shipping, tax, points_used, coupon_code, item_count, content_hash, created_at, updated_at) VALUES `+
-			placeholders(hi-lo, orderCols, 1)+`
-			ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, origin_customer_id = excluded.origin_customer_id,
-			ordered_at = excluded.ordered_at, status = excluded.status, channel = excluded.channel, shop_id = excluded.shop_id,
-			currency = excluded.currency, total = excluded.total, discount = excluded.discount, shipping = excluded.shipping,
-			tax = excluded.tax, points_used = excluded.points_used, coupon_code = excluded.coupon_code, item_count = excluded.item_count,
-			content_hash = excluded.content_hash, updated_at = excluded.updated_at`, args...)
-		return err
+	_, err = db.insertMany(ctx, tx, orderUpsertHead, 20, orderUpsertTail, len(upserts), func(j int, args []any) []any {
+		i := upserts[j]
+		o := &orders[i]
+		return append(args, o.ID, o.Source, o.ExternalID, o.CustomerID, origins[i], ms(o.OrderedAt), string(o.Status), o.Channel, o.ShopID,
+			o.Currency, o.Total, o.Discount, o.Shipping, o.Tax, o.PointsUsed, o.CouponCode, len(o.Lines), o.Hash(), now, now)
 	})
 	if err != nil {
 		return fmt.Errorf("write orders: %w", err)
@@ -188,17 +185,13 @@ func (db *DB) writeOrders(ctx context.Context, tx *Tx, orders []order.Order, ori
 			}
 		}
 	}
-	err = db.chunk(len(lines), 8, func(lo, hi int) error {
-		args := make([]any, 0, (hi-lo)*8)
-		for _, ref := range lines[lo:hi] {
+	_, err = db.insertMany(ctx, tx, `INSERT INTO order_lines (order_id, line_no, sku, product_name, category, quantity, unit_price, amount)`, 8, "",
+		len(lines), func(j int, args []any) []any {
+			ref := lines[j]
 			o := &orders[ref.order]
-			l := o.Lines[ref.line]
-			args = append(args, o.ID, l.LineNo, l.SKU, l.ProductName, l.Category, l.Quantity, l.UnitPrice, l.Amount)
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO order_lines (order_id, line_no, sku, product_name, category, quantity, unit_price, amount) VALUES `+
-			placeholders(hi-lo, 8, 1), args...)
-		return err
-	})
+			l := &o.Lines[ref.line]
+			return append(args, o.ID, l.LineNo, l.SKU, l.ProductName, l.Category, l.Quantity, l.UnitPrice, l.Amount)
+		})
 	if err != nil {
 		return fmt.Errorf("write order lines: %w", err)
 	}
@@ -212,27 +205,26 @@ func (db *DB) writeOrders(ctx context.Context, tx *Tx, orders []order.Order, ori
 
 func (db *DB) insertMissingProducts(ctx context.Context, tx *Tx, ps []product.Product) error {
 	now := ms(db.Clock.Now())
-	return db.chunk(len(ps), 6, func(lo, hi int) error {
-		args := make([]any, 0, (hi-lo)*6)
-		for _, p := range ps[lo:hi] {
-			args = append(args, p.SKU, p.Name, p.Category, p.Price, now, now)
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO products (sku, name, category, price, created_at, updated_at) VALUES `+
-			placeholders(hi-lo, 6, 1)+` ON CONFLICT (sku) DO NOTHING`, args...)
-		if err != nil {
-			return fmt.Errorf("add products: %w", err)
-		}
-		return nil
-	})
+	_, err := db.insertMany(ctx, tx, `INSERT INTO products (sku, name, category, price, created_at, updated_at)`, 6, `ON CONFLICT (sku) DO NOTHING`,
+		len(ps), func(i int, args []any) []any {
+			p := &ps[i]
+			return append(args, p.SKU, p.Name, p.Category, p.Price, now, now)
+		})
+	if err != nil {
+		return fmt.Errorf("add products: %w", err)
+	}
+	return nil
 }
 
 // ImportCustomers files customer records (a customer master: non-empty
 // fields win when Overwrite is set) with their consents and tags.
 func (db *DB) ImportCustomers(ctx context.Context, recs []customer.Record) (BatchResult, error) {
 	var res BatchResult
+	var r *resolver
 	err := db.inTx(ctx, func(tx *Tx) error {
-		r, err := db.newResolver(ctx, tx)
-		if err != nil {
+		res = BatchResult{}
+		var err error
+		if r, err = db.newResolver(ctx, tx); err != nil {
 			return err
 		}
 		ptrs := make([]*customer.Record, len(recs))
@@ -274,6 +266,7 @@ func (db *DB) ImportCustomers(ctx context.Context, recs []customer.Record) (Batc
 	if err != nil {
 		return BatchResult{}, err
 	}
+	r.committed()
 	return res, nil
 }
 
@@ -358,9 +351,11 @@ func (db *DB) ImportProducts(ctx context.Context, ps []product.Product) (BatchRe
 // under them; events with only an anonymous id wait for it to be linked.
 func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult, error) {
 	var res BatchResult
+	var r *resolver
 	err := db.inTx(ctx, func(tx *Tx) error {
-		r, err := db.newResolver(ctx, tx)
-		if err != nil {
+		res = BatchResult{}
+		var err error
+		if r, err = db.newResolver(ctx, tx); err != nil {
 			return err
 		}
 		ptrs := make([]*customer.Record, len(evs))
@@ -412,30 +407,26 @@ func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult,
 				res.CustomerIDs[i] = c
 			}
 		}
-		return db.chunk(len(evs), 11, func(lo, hi int) error {
-			args := make([]any, 0, (hi-lo)*11)
-			for i := lo; i < hi; i++ {
+		n, err := db.insertMany(ctx, tx, `INSERT INTO events (customer_id, origin_customer_id, anonymous_id, type, name, occurred_at, received_at, source, message_id, sku, properties)`,
+			11, `ON CONFLICT (source, message_id) DO NOTHING`, len(evs), func(i int, args []any) []any {
 				e := &evs[i]
 				props := string(e.Properties)
 				if props == "" {
 					props = "{}"
 				}
-				args = append(args, custs[i], origins[i], e.AnonymousID, e.Type, e.Name, ms(e.OccurredAt), now, e.Source, e.MessageID, e.SKU, props)
-			}
-			out, err := tx.ExecContext(ctx, `INSERT INTO events (customer_id, origin_customer_id, anonymous_id, type, name, occurred_at, received_at, source, message_id, sku, properties) VALUES `+
-				placeholders(hi-lo, 11, 1)+` ON CONFLICT (source, message_id) DO NOTHING`, args...)
-			if err != nil {
-				return fmt.Errorf("insert events: %w", err)
-			}
-			n, _ := out.RowsAffected()
-			res.Inserted += int(n)
-			res.Unchanged += (hi - lo) - int(n)
-			return nil
-		})
+				return append(args, custs[i], origins[i], e.AnonymousID, e.Type, e.Name, ms(e.OccurredAt), now, e.Source, e.MessageID, e.SKU, props)
+			})
+		if err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		res.Inserted = int(n)
+		res.Unchanged = len(evs) - int(n)
+		return nil
 	})
 	if err != nil {
 		return BatchResult{}, err
 	}
+	r.committed()
 	return res, nil
 }
 

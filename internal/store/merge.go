@@ -49,6 +49,9 @@ func (db *DB) mergeInTx(ctx context.Context, tx *Tx, winner, loser int64, via id
 		winner, ms(now), loser); err != nil {
 		return 0, fmt.Errorf("merge: mark loser: %w", err)
 	}
+	if err := bumpIdentityGeneration(ctx, tx); err != nil {
+		return 0, err
+	}
 	var id int64
 	err = tx.QueryRowContext(ctx, `INSERT INTO merges (winner_id, loser_id, via_kind, via_source, via_value, reason, actor, winner_before, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
@@ -137,6 +140,9 @@ func (db *DB) Unmerge(ctx context.Context, mergeID int64, actor string) error {
 		}
 		now := db.Clock.Now()
 		if _, err := tx.ExecContext(ctx, `UPDATE customers SET status = 'active', merged_into = NULL, updated_at = $1 WHERE id = $2`, ms(now), loser); err != nil {
+			return err
+		}
+		if err := bumpIdentityGeneration(ctx, tx); err != nil {
 			return err
 		}
 		// Clear the fields the winner only had because of the loser.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/identity"
+	"github.com/enishi-crm/enishi/internal/order"
 )
 
 // customerTables lists every table whose rows belong to a customer through
@@ -35,8 +36,9 @@ func RegisterCustomerTable(name string) {
 const identityPolicySetting = "identity.manual_merge_kinds"
 
 // resolver files a batch of customer records under customers inside one
-// write transaction: it looks identifiers up in bulk, plans each record with
-// identity.Decide and writes new customers, identifiers, consents and tags
+// write transaction: it looks identifiers up in bulk (through the process's
+// identCache), plans each record with identity.Decide, keeps the batch's
+// customers in memory, and writes them, their identifiers, consents and tags
 // in multi-row statements at the end.
 type resolver struct {
 	db     *DB
@@ -44,6 +46,7 @@ type resolver struct {
 	now    time.Time
 	policy identity.Policy
 	actor  string
+	gen    int64 // identity generation within this transaction
 
 	known map[string]*identity.Match // identifier key → holder; nil = not held
 	custs map[int64]*custState
@@ -52,28 +55,17 @@ type resolver struct {
 	newIdents []identRow
 	consents  []consentRow
 	tags      []tagRow
-	touched   map[int64]bool // customers whose aggregates need refreshing
-	result    BatchResult
-	latest    map[string]bool // customer/channel → latest granted state, loaded lazily
+	refresh   map[int64]bool  // customers whose aggregates are recomputed from orders at the end
+	latest    map[string]bool // customer/channel → latest consent state, loaded lazily
 	moved     map[int64]int64 // loser → winner of merges done in this batch
-}
-
-// current follows the batch's merges from a customer to the one holding it now.
-func (r *resolver) current(id int64) int64 {
-	for {
-		next, ok := r.moved[id]
-		if !ok {
-			return id
-		}
-		id = next
-	}
+	result    BatchResult
 }
 
 type custState struct {
 	c       customer.Customer
 	isNew   bool
-	dirty   bool
-	changed bool // a field of an existing customer changed in this batch
+	dirty   bool // the row must be written
+	changed bool // an existing customer's data changed (an update, for reports)
 }
 
 type identRow struct {
@@ -98,10 +90,15 @@ func (db *DB) newResolver(ctx context.Context, tx *Tx) (*resolver, error) {
 	r := &resolver{
 		db: db, tx: tx, now: db.Clock.Now(), actor: "system",
 		known: map[string]*identity.Match{}, custs: map[int64]*custState{},
-		touched: map[int64]bool{}, latest: map[string]bool{}, moved: map[int64]int64{},
+		refresh: map[int64]bool{}, latest: map[string]bool{}, moved: map[int64]int64{},
 	}
+	var err error
+	if r.gen, err = identityGeneration(ctx, tx); err != nil {
+		return nil, err
+	}
+	db.idents.sync(r.gen)
 	var raw string
-	err := tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = $1`, identityPolicySetting).Scan(&raw)
+	err = tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = $1`, identityPolicySetting).Scan(&raw)
 	if err == nil {
 		var kinds []identity.Kind
 		if jerr := json.Unmarshal([]byte(raw), &kinds); jerr == nil {
@@ -116,13 +113,35 @@ func (db *DB) newResolver(ctx context.Context, tx *Tx) (*resolver, error) {
 	return r, nil
 }
 
-// prefetch looks up every identifier of recs at once.
+// committed hands what the batch learned to the process's cache; call it
+// only after the transaction committed.
+func (r *resolver) committed() { r.db.idents.put(r.gen, r.known) }
+
+// current follows the batch's merges from a customer to the one holding it now.
+func (r *resolver) current(id int64) int64 {
+	for {
+		next, ok := r.moved[id]
+		if !ok {
+			return id
+		}
+		id = next
+	}
+}
+
+// prefetch looks up every identifier of recs at once: from the cache, then
+// from the database for the rest.
 func (r *resolver) prefetch(ctx context.Context, recs []*customer.Record) error {
 	groups := map[[2]string][]string{}
+	var holders []int64
 	for _, rec := range recs {
 		for _, id := range rec.Identifiers {
 			k := id.Key()
 			if _, ok := r.known[k]; ok {
+				continue
+			}
+			if m, ok := r.db.idents.get(r.gen, k); ok {
+				r.known[k] = &m
+				holders = append(holders, m.CustomerID)
 				continue
 			}
 			r.known[k] = nil
@@ -130,8 +149,13 @@ func (r *resolver) prefetch(ctx context.Context, recs []*customer.Record) error 
 			groups[g] = append(groups[g], id.Value)
 		}
 	}
-	var holders []int64
-	for g, values := range groups {
+	keys := make([][2]string, 0, len(groups))
+	for g := range groups {
+		keys = append(keys, g)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
+	for _, g := range keys {
+		values := groups[g]
 		err := r.db.chunk(len(values), 1, func(lo, hi int) error {
 			args := []any{g[0], g[1]}
 			for _, v := range values[lo:hi] {
@@ -210,6 +234,7 @@ func (r *resolver) resolve(ctx context.Context, rec *customer.Record, remaining 
 			if _, err := r.db.mergeInTx(ctx, r.tx, m.Winner, m.Loser, m.Via, "auto", r.actor, r.now); err != nil {
 				return 0, 0, err
 			}
+			r.gen++ // mergeInTx bumped the generation
 			r.result.Merges++
 			r.afterMerge(m.Winner, m.Loser)
 		}
@@ -293,6 +318,24 @@ func (r *resolver) applyProfile(st *custState, rec *customer.Record) {
 	}
 }
 
+// addOrder counts a new paid order into its customer's aggregates.
+func (st *custState) addOrder(o *order.Order) {
+	if o.Status != order.Paid {
+		return
+	}
+	c := &st.c
+	c.OrderCount++
+	c.TotalSpent += o.Total
+	at := o.OrderedAt
+	if c.FirstOrderAt == nil || at.Before(*c.FirstOrderAt) {
+		c.FirstOrderAt = &at
+	}
+	if c.LastOrderAt == nil || at.After(*c.LastOrderAt) {
+		c.LastOrderAt = &at
+	}
+	st.dirty = true
+}
+
 // afterMerge repoints the batch's memory from loser to winner.
 func (r *resolver) afterMerge(winner, loser int64) {
 	for _, m := range r.known {
@@ -303,7 +346,6 @@ func (r *resolver) afterMerge(winner, loser int64) {
 	r.moved[loser] = winner
 	delete(r.custs, loser)
 	delete(r.custs, winner) // reloaded with the loser's profile folded in
-	r.touched[winner] = true
 	for k := range r.latest {
 		if strings.HasPrefix(k, fmt.Sprint(loser)+"/") || strings.HasPrefix(k, fmt.Sprint(winner)+"/") {
 			delete(r.latest, k)
@@ -368,135 +410,93 @@ func (r *resolver) addConsent(ctx context.Context, cust, origin int64, c custome
 	return nil
 }
 
+// customerUpsert writes whole customer rows: new ones are inserted, known
+// ones updated in place by the same multi-row statement.
+var customerUpsert = func() (head, tail string, k int) {
+	fields := customer.FieldNames()
+	cols := "id, status, " + strings.Join(fields, ", ") + ", attributes, search_text, created_at, updated_at, order_count, total_spent, first_order_at, last_order_at"
+	var set []string
+	for _, f := range append(fields, "attributes", "search_text", "created_at", "updated_at", "order_count", "total_spent", "first_order_at", "last_order_at") {
+		set = append(set, f+" = excluded."+f)
+	}
+	return "INSERT INTO customers (" + cols + ")", "ON CONFLICT (id) DO UPDATE SET " + strings.Join(set, ", "), 2 + len(fields) + 8
+}
+
+var custHead, custTail, custCols = customerUpsert()
+
 // flush writes everything queued so far.
 func (r *resolver) flush(ctx context.Context) error {
-	var news, dirty []*custState
+	var dirty []*custState
 	for _, st := range r.custs {
-		switch {
-		case st.isNew && st.dirty:
-			news = append(news, st)
-		case st.dirty:
+		if st.dirty {
 			dirty = append(dirty, st)
 		}
 	}
-	sort.Slice(news, func(i, j int) bool { return news[i].c.ID < news[j].c.ID })
-	if err := r.insertCustomers(ctx, news); err != nil {
-		return fmt.Errorf("insert customers: %w", err)
-	}
-	for _, st := range news {
-		st.isNew, st.dirty = false, false
+	sort.Slice(dirty, func(i, j int) bool { return dirty[i].c.ID < dirty[j].c.ID })
+	_, err := r.db.insertMany(ctx, r.tx, custHead, custCols, custTail, len(dirty), func(i int, args []any) []any {
+		c := &dirty[i].c
+		args = append(args, c.ID, string(customer.Active))
+		for _, v := range c.Profile.Values() {
+			args = append(args, v)
+		}
+		return append(args, attrsJSON(c.Attributes), customer.SearchText(c.Profile), ms(c.CreatedAt), ms(c.UpdatedAt),
+			c.OrderCount, c.TotalSpent, msPtrP(c.FirstOrderAt), msPtrP(c.LastOrderAt))
+	})
+	if err != nil {
+		return fmt.Errorf("write customers: %w", err)
 	}
 	for _, st := range dirty {
-		if err := r.updateCustomer(ctx, st); err != nil {
-			return fmt.Errorf("update customer %d: %w", st.c.ID, err)
+		st.isNew, st.dirty = false, false
+	}
+
+	idents := r.newIdents
+	r.newIdents = nil
+	_, err = r.db.insertMany(ctx, r.tx, `INSERT INTO identities (customer_id, origin_customer_id, kind, source, value, weak, created_at)`, 7, "",
+		len(idents), func(i int, args []any) []any {
+			ir := idents[i]
+			return append(args, ir.customer, ir.origin, string(ir.id.Kind), ir.id.Source, ir.id.Value, ir.id.Weak, ms(r.now))
+		})
+	if err != nil {
+		return fmt.Errorf("write identifiers: %w", err)
+	}
+
+	consents := r.consents
+	r.consents = nil
+	_, err = r.db.insertMany(ctx, r.tx, `INSERT INTO consent_records (customer_id, origin_customer_id, channel, granted, method, source, wording_version, actor, recorded_at)`, 9, "",
+		len(consents), func(i int, args []any) []any {
+			cr := consents[i]
+			c := cr.c
+			return append(args, cr.customer, cr.origin, c.Channel, c.Granted, c.Method, c.Source, c.WordingVersion, c.Actor, ms(c.RecordedAt))
+		})
+	if err != nil {
+		return fmt.Errorf("write consents: %w", err)
+	}
+
+	tags := r.tags
+	r.tags = nil
+	for _, t := range tags { // one at a time: only these know whether each was new
+		res, err := r.tx.execCached(ctx, r.db, `INSERT INTO customer_tags (customer_id, origin_customer_id, tag, created_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (origin_customer_id, tag) DO NOTHING`, []any{t.customer, t.origin, t.tag, ms(r.now)})
+		if err != nil {
+			return fmt.Errorf("write tags: %w", err)
 		}
-		st.dirty = false
-	}
-	if err := r.insertIdentities(ctx); err != nil {
-		return fmt.Errorf("insert identifiers: %w", err)
-	}
-	if err := r.insertConsents(ctx); err != nil {
-		return fmt.Errorf("insert consents: %w", err)
-	}
-	if err := r.insertTags(ctx); err != nil {
-		return fmt.Errorf("insert tags: %w", err)
+		if n, _ := res.RowsAffected(); n > 0 {
+			if st := r.custs[t.customer]; st != nil {
+				st.changed = true
+			}
+		}
 	}
 	return nil
 }
 
-func (r *resolver) insertCustomers(ctx context.Context, news []*custState) error {
-	cols := "id, status, " + strings.Join(customer.FieldNames(), ", ") + ", attributes, search_text, created_at, updated_at"
-	n := 2 + len(customer.FieldNames()) + 4
-	return r.db.chunk(len(news), n, func(lo, hi int) error {
-		args := make([]any, 0, (hi-lo)*n)
-		for _, st := range news[lo:hi] {
-			c := &st.c
-			args = append(args, c.ID, string(customer.Active))
-			for _, v := range c.Profile.Values() {
-				args = append(args, v)
-			}
-			args = append(args, attrsJSON(c.Attributes), customer.SearchText(c.Profile), ms(c.CreatedAt), ms(c.UpdatedAt))
-		}
-		_, err := r.tx.ExecContext(ctx, `INSERT INTO customers (`+cols+`) VALUES `+placeholders(hi-lo, n, 1), args...)
-		return err
-	})
-}
-
-func (r *resolver) updateCustomer(ctx context.Context, st *custState) error {
-	c := &st.c
-	args := []any{c.ID}
-	for _, v := range c.Profile.Values() {
-		args = append(args, v)
-	}
-	k := len(args) + 1
-	args = append(args, attrsJSON(c.Attributes), customer.SearchText(c.Profile), ms(c.CreatedAt), ms(c.UpdatedAt))
-	_, err := r.tx.ExecContext(ctx, `UPDATE customers SET `+profileSet(2)+
-		`, attributes = $`+itoa(k)+`, search_text = $`+itoa(k+1)+`, created_at = $`+itoa(k+2)+`, updated_at = $`+itoa(k+3)+
-		` WHERE id = $1`, args...)
-	return err
-}
-
-func (r *resolver) insertIdentities(ctx context.Context) error {
-	rows := r.newIdents
-	r.newIdents = nil
-	return r.db.chunk(len(rows), 7, func(lo, hi int) error {
-		args := make([]any, 0, (hi-lo)*7)
-		for _, ir := range rows[lo:hi] {
-			args = append(args, ir.customer, ir.origin, string(ir.id.Kind), ir.id.Source, ir.id.Value, ir.id.Weak, ms(r.now))
-		}
-		_, err := r.tx.ExecContext(ctx, `INSERT INTO identities (customer_id, origin_customer_id, kind, source, value, weak, created_at) VALUES `+
-			placeholders(hi-lo, 7, 1), args...)
-		return err
-	})
-}
-
-func (r *resolver) insertConsents(ctx context.Context) error {
-	rows := r.consents
-	r.consents = nil
-	return r.db.chunk(len(rows), 9, func(lo, hi int) error {
-		args := make([]any, 0, (hi-lo)*9)
-		for _, cr := range rows[lo:hi] {
-			c := cr.c
-			args = append(args, cr.customer, cr.origin, c.Channel, c.Granted, c.Method, c.Source, c.WordingVersion, c.Actor, ms(c.RecordedAt))
-		}
-		_, err := r.tx.ExecContext(ctx, `INSERT INTO consent_records (customer_id, origin_customer_id, channel, granted, method, source, wording_version, actor, recorded_at) VALUES `+
-			placeholders(hi-lo, 9, 1), args...)
-		return err
-	})
-}
-
-func (r *resolver) insertTags(ctx context.Context) error {
-	rows := r.tags
-	r.tags = nil
-	return r.db.chunk(len(rows), 4, func(lo, hi int) error {
-		args := make([]any, 0, (hi-lo)*4)
-		for _, t := range rows[lo:hi] {
-			args = append(args, t.customer, t.origin, t.tag, ms(r.now))
-		}
-		res, err := r.tx.ExecContext(ctx, `INSERT INTO customer_tags (customer_id, origin_customer_id, tag, created_at) VALUES `+
-			placeholders(hi-lo, 4, 1)+` ON CONFLICT (origin_customer_id, tag) DO NOTHING`, args...)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			for _, t := range rows[lo:hi] {
-				if st := r.custs[t.customer]; st != nil && !st.isNew {
-					st.changed = true
-				}
-			}
-		}
-		return nil
-	})
-}
-
-// refreshAggregates recomputes order aggregates of the touched customers
-// from their paid orders.
+// refreshAggregates recomputes, from their orders, the aggregates of the
+// customers whose orders changed in ways that cannot be counted forward.
 func (r *resolver) refreshAggregates(ctx context.Context) error {
-	ids := make([]any, 0, len(r.touched))
-	for id := range r.touched {
-		ids = append(ids, id)
+	ids := make([]any, 0, len(r.refresh))
+	for id := range r.refresh {
+		ids = append(ids, r.current(id))
 	}
-	r.touched = map[int64]bool{}
+	r.refresh = map[int64]bool{}
 	return r.db.refreshAggregates(ctx, r.tx, ids)
 }
 
@@ -524,6 +524,13 @@ func (r *resolver) finish(ctx context.Context) error {
 		return err
 	}
 	return r.refreshAggregates(ctx)
+}
+
+func msPtrP(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMilli()
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

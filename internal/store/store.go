@@ -194,6 +194,9 @@ type Dialect interface {
 	LockMigrations(ctx context.Context, conn *sql.Conn) (unlock func(), err error)
 	// Rebind turns a statement written with $1, $2 … into the driver's form.
 	Rebind(q string, args []any) (string, []any)
+	// PrepareStatements says whether the store should keep prepared
+	// statements for its bulk writes (the driver does not cache them).
+	PrepareStatements() bool
 }
 
 // DB implements Store over database/sql. Writes go to Write; reads to Read,
@@ -203,6 +206,9 @@ type DB struct {
 	Read    *Pool
 	Dialect Dialect
 	Clock   clock.Clock
+
+	stmts  stmtCache
+	idents identCache
 }
 
 // New returns a store over the given pools.
@@ -234,7 +240,8 @@ type Tx struct {
 	d Dialect
 	// Seq holds the next free id per table for dialects that allocate ids
 	// in memory within their exclusive transaction.
-	Seq map[string]int64
+	Seq   map[string]int64
+	stmts map[string]*sql.Stmt
 }
 
 // inTx runs fn in a write transaction, committing when it returns nil.

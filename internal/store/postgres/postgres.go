@@ -87,6 +87,9 @@ func (Dialect) IsUniqueViolation(err error) bool {
 	return errors.As(err, &e) && e.Code == "23505"
 }
 
+// PrepareStatements is false: pgx caches prepared statements per connection.
+func (Dialect) PrepareStatements() bool { return false }
+
 // MaxParams is the wire protocol's limit.
 func (Dialect) MaxParams() int { return 65535 }
 

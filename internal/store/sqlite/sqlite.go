@@ -107,6 +107,9 @@ func (*Dialect) IsUniqueViolation(err error) bool {
 	return false
 }
 
+// PrepareStatements is true: modernc's driver prepares every Exec anew.
+func (*Dialect) PrepareStatements() bool { return true }
+
 // MaxParams is SQLite's default SQLITE_MAX_VARIABLE_NUMBER.
 func (*Dialect) MaxParams() int { return 32766 }
 

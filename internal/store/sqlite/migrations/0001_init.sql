@@ -37,10 +37,9 @@ CREATE TABLE customers (
     last_order_at   INTEGER
 );
 CREATE INDEX customers_merged_into ON customers (merged_into) WHERE merged_into IS NOT NULL;
-CREATE INDEX customers_created ON customers (created_at);
 
+-- Identifiers are looked up by (kind, source, value) only: that is the key.
 CREATE TABLE identities (
-    id                 INTEGER PRIMARY KEY,
     customer_id        INTEGER NOT NULL,
     origin_customer_id INTEGER NOT NULL,
     kind               TEXT    NOT NULL,
@@ -48,8 +47,8 @@ CREATE TABLE identities (
     value              TEXT    NOT NULL,
     weak               INTEGER NOT NULL DEFAULT 0, -- boolean
     created_at         INTEGER NOT NULL,
-    UNIQUE (kind, source, value)
-);
+    PRIMARY KEY (kind, source, value)
+) WITHOUT ROWID;
 CREATE INDEX identities_customer ON identities (customer_id);
 
 CREATE TABLE merges (
@@ -271,3 +270,11 @@ CREATE TABLE import_runs (
     started_at  INTEGER NOT NULL,
     finished_at INTEGER
 );
+
+-- Bumped by every merge, unmerge or erasure, so that a process's cache of
+-- identifier → customer lookups knows when it may be stale.
+CREATE TABLE identity_generation (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    value INTEGER NOT NULL
+);
+INSERT INTO identity_generation (id, value) VALUES (1, 0);
