@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"errors"
 	"os"
 	"sort"
 	"strings"
@@ -338,6 +339,27 @@ func (e fieldError) String() string {
 
 func ferr(k Kind, f Field, err error) fieldError {
 	return fieldError{field: FieldName(k, f), msg: errs.Message(err)}
+}
+
+// transformErrors turns what a layout's Transform returned into field
+// errors: an *errs.Error keeps its field, and errors.Join'ed errors (a row
+// with several bad codes) become one field error each.
+func transformErrors(err error) []fieldError {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []fieldError
+		for _, e := range j.Unwrap() {
+			out = append(out, transformErrors(e)...)
+		}
+		return out
+	}
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return []fieldError{{field: e.Field, msg: e.Message}}
+	}
+	return []fieldError{{msg: errs.Message(err)}}
 }
 
 func joinErrors(es []fieldError) string {

@@ -335,11 +335,16 @@ func (r *run) read(cr *csv.Reader, bnd *binding, counter *countingReader, start 
 			r.rep.Rows--
 			continue
 		}
+		// A Transform error is the row's first field error: an order row
+		// that fails it takes its whole order down, like any other bad line.
+		var terrs []fieldError
 		if r.layout.Transform != nil {
-			if err := r.layout.Transform(row); err != nil {
-				r.ew.reject(line, rec, errs.Message(err))
-				continue
-			}
+			terrs = transformErrors(r.layout.Transform(row))
+		}
+		if len(terrs) > 0 && r.opt.Kind != Orders {
+			r.rep.Records++
+			r.rejectRow(line, rec, terrs)
+			continue
 		}
 		switch r.opt.Kind {
 		case Orders:
@@ -364,7 +369,7 @@ func (r *run) read(cr *csv.Reader, bnd *binding, counter *countingReader, start 
 				seen[key] = line
 				group = &orderGroup{id: id}
 			}
-			r.b.addOrderRow(group, row, &rawRow{line: line, rec: append([]string(nil), rec...)})
+			r.b.addOrderRow(group, row, &rawRow{line: line, rec: append([]string(nil), rec...), errors: terrs})
 		case Customers:
 			r.rep.Records++
 			c, fe := r.b.customerRecord(row)
