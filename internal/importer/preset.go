@@ -16,16 +16,16 @@ import (
 // width and surrounding space, since exports differ in all three.
 type codeTable struct {
 	field  string // canonical field the codes are for, named in errors
-	system string // shown in errors: "EC-CUBE", "楽天 RMS"
+	format string // the preset's name, shown in errors
 	codes  map[string]string
 }
 
-func newCodeTable(field, system string, codes map[string]string) codeTable {
+func newCodeTable(field, format string, codes map[string]string) codeTable {
 	m := make(map[string]string, len(codes))
 	for k, v := range codes {
 		m[codeKey(k)] = v
 	}
-	return codeTable{field: field, system: system, codes: m}
+	return codeTable{field: field, format: format, codes: m}
 }
 
 func codeKey(s string) string { return strings.ToLower(strings.TrimSpace(jtext.NFKC(s))) }
@@ -42,8 +42,8 @@ func (t codeTable) lookup(column, v string) (string, error) {
 		known = append(known, k)
 	}
 	sort.Strings(known)
-	return "", errs.FieldErrorf(t.field, "%s %q is not a %s value enishi knows (known: %s); convert the file to the enishi format or use --map",
-		column, v, t.system, strings.Join(known, ", "))
+	return "", errs.FieldErrorf(t.field, "%s %q is not a value the %s preset knows (known: %s); correct it, or convert the file to the enishi format (docs/formats.md)",
+		column, v, t.format, strings.Join(known, ", "))
 }
 
 // firstCol returns the first non-empty value among the named source columns.

@@ -134,6 +134,7 @@ type wantCustomer struct {
 	orders     []string
 	orderCount int64
 	totalSpent int64
+	createdAt  string // Tokyo time, 2006-01-02 15:04; checked when set
 }
 
 // checkCustomers compares every stored customer with want, field by field.
@@ -169,6 +170,9 @@ func checkCustomers(t *testing.T, db store.Store, want map[string]wantCustomer) 
 		}
 		if strings.Join(orders, "\n") != strings.Join(w.orders, "\n") {
 			t.Errorf("%s orders\n got  %s\n want %s", key, strings.Join(orders, "\n      "), strings.Join(w.orders, "\n      "))
+		}
+		if at := v.CreatedAt.In(clock.Tokyo).Format("2006-01-02 15:04"); w.createdAt != "" && at != w.createdAt {
+			t.Errorf("%s created_at = %s, want %s", key, at, w.createdAt)
 		}
 		if v.OrderCount != w.orderCount || v.TotalSpent != w.totalSpent {
 			t.Errorf("%s aggregates = %d orders, ¥%d; want %d, ¥%d", key, v.OrderCount, v.TotalSpent, w.orderCount, w.totalSpent)

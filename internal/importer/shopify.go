@@ -82,7 +82,7 @@ func init() {
 // shopifyStatuses maps Financial Status. A partially refunded order still
 // counts, for what was kept (the Transform nets the refund off its total);
 // an authorization that was voided or expired never became a sale.
-var shopifyStatuses = newCodeTable("status", "Shopify Financial Status", map[string]string{
+var shopifyStatuses = newCodeTable("status", "shopify", map[string]string{
 	"paid":               string(order.Paid),
 	"partially_paid":     string(order.Paid),
 	"partially_refunded": string(order.Paid),
@@ -94,7 +94,7 @@ var shopifyStatuses = newCodeTable("status", "Shopify Financial Status", map[str
 })
 
 func shopifyOrderRow(r *Row) error {
-	var errs []error
+	var problems []error
 	shopifyPerson(r, []string{"Billing Country"}, []string{"Billing Province", "Billing Province Name"}, "Billing Phone")
 	if last, first, ok := shopifyName(r.Col("Billing Name")); ok {
 		r.Set(FLastName, last)
@@ -114,7 +114,7 @@ func shopifyOrderRow(r *Row) error {
 	if financial != "" {
 		st, err := shopifyStatuses.lookup("Financial Status", financial)
 		if err != nil && !cancelled {
-			errs = append(errs, err)
+			problems = append(problems, err)
 		}
 		status = st
 	}
@@ -128,12 +128,12 @@ func shopifyOrderRow(r *Row) error {
 		total, err1 := yenOf(r, FTotal, "Total")
 		refunded, err2 := yenOf(r, FTotal, "Refunded Amount")
 		if err := errors.Join(err1, err2); err != nil {
-			errs = append(errs, err)
+			problems = append(problems, err)
 		} else if refunded > 0 {
 			r.Set(FTotal, strconv.FormatInt(total-refunded, 10))
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(problems...)
 }
 
 func shopifyCustomerRow(r *Row) error {

@@ -20,7 +20,7 @@ func TestShopifyOrdersExport(t *testing.T) {
 			t.Fatalf("report = %+v", rep)
 		}
 		checkMessages(t, printed, []string{
-			`shopify_orders.csv:9: status: Financial Status "chargeback" is not a Shopify Financial Status value enishi knows (known: authorized, expired, paid,`,
+			`shopify_orders.csv:9: status: Financial Status "chargeback" is not a value the shopify preset knows (known: authorized, expired, paid,`,
 			"shopify_orders.csv:10: order #1006 rejected whole: line 9 is bad",
 			`shopify_orders.csv:11: prefecture: "Tokio" is not a Japanese prefecture`,
 		})
