@@ -77,3 +77,25 @@ func yenOf(r *Row, field Field, header string) (int64, error) {
 	}
 	return n, nil
 }
+
+// joinDateTime joins a date column and a separate time column, as 楽天 RMS
+// (注文日 + 注文時間) and makeshop (日付 + 注文時間) export them. The time
+// may be hh:mm[:ss] or bare digits, hhmmss or hhmm; spreadsheets drop the
+// leading zero of a morning time (93309), so short digit runs are padded.
+// Anything else is passed on whole, for ParseTime to refuse with the value.
+func joinDateTime(date, clock string) string {
+	date, clock = strings.TrimSpace(date), strings.TrimSpace(jtext.NFKC(clock))
+	if date == "" || clock == "" {
+		return date
+	}
+	digits := strings.Trim(clock, "0123456789") == ""
+	switch {
+	case digits && (len(clock) == 5 || len(clock) == 6):
+		clock = strings.Repeat("0", 6-len(clock)) + clock
+		clock = clock[:2] + ":" + clock[2:4] + ":" + clock[4:]
+	case digits && (len(clock) == 3 || len(clock) == 4):
+		clock = strings.Repeat("0", 4-len(clock)) + clock
+		clock = clock[:2] + ":" + clock[2:]
+	}
+	return date + " " + clock
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/customer"
+	"github.com/enishi-crm/enishi/internal/identity"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/store"
 )
@@ -45,7 +46,8 @@ type storedCustomer struct {
 }
 
 // allCustomers returns every active customer, keyed by e-mail address (or
-// phone, or first identifier when the customer has no e-mail).
+// phone when the address is a mall's relay address or missing, or the first
+// identifier).
 func allCustomers(t *testing.T, db store.Store) map[string]storedCustomer {
 	t.Helper()
 	list, _, err := db.SearchCustomers(ctx, customer.Query{Limit: 500})
@@ -64,7 +66,7 @@ func allCustomers(t *testing.T, db store.Store) map[string]storedCustomer {
 		}
 		sort.SliceStable(orders, func(i, j int) bool { return orders[i].OrderedAt.Before(orders[j].OrderedAt) })
 		key := v.Email
-		if key == "" {
+		if key == "" || identity.IsMaskedEmail(key) {
 			key = v.Phone
 		}
 		if key == "" && len(v.Identities) > 0 {
