@@ -14,6 +14,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/identity"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/store"
+	"github.com/enishi-crm/enishi/internal/store/storetest"
 )
 
 // Helpers for the preset tests (shopify_test.go, eccube_test.go …): import a
@@ -201,5 +202,38 @@ func checkMessages(t *testing.T, printed string, want []string) {
 	}
 	if n := strings.Count(printed, "\n"); n != len(want) {
 		t.Errorf("%d rejection lines, want %d:\n%s", n, len(want), printed)
+	}
+}
+
+func TestAutoDetectsEachPresetFromItsHeader(t *testing.T) {
+	t.Parallel()
+	db := storetest.SQLite(t, clock.NewManual(storetest.T0, true))
+	for _, c := range []struct {
+		file string
+		kind Kind
+		want string
+	}{
+		{"shopify_orders.csv", Orders, "shopify"},
+		{"shopify_customers.csv", Customers, "shopify"}, // its "Customer ID" also fits enishi's customer_id
+		{"shopify_customers_legacy.csv", Customers, "shopify"},
+		{"eccube_orders.csv", Orders, "ec-cube"},
+		{"eccube_customers.csv", Customers, "ec-cube"},
+		{"rakuten_orders.csv", Orders, "rakuten"},
+		{"rakuten_orders_legacy.csv", Orders, "rakuten"},
+		{"makeshop_orders.csv", Orders, "makeshop"},
+		{"futureshop_orders.csv", Orders, "futureshop"},
+	} {
+		rep, _ := importTestdata(t, db, c.kind, c.file, Options{Format: "auto", DryRun: true})
+		if rep.Format != c.want {
+			t.Errorf("%s: detected %s, want %s", c.file, rep.Format, c.want)
+		}
+	}
+	// The canonical format is still recognised beside the presets.
+	rep, err, _ := importFile(t, db, Customers, "c.csv", "customer_id,email,last_name,first_name,prefecture,tags\nC1,a@example.jp,山田,太郎,東京都,VIP\n", Options{DryRun: true})
+	if err != nil || rep.Format != "enishi" {
+		t.Fatalf("canonical customers detected as %v (%v)", rep, err)
+	}
+	if s := stats(t, db); s != (store.Stats{}) {
+		t.Fatalf("dry runs wrote %+v", s)
 	}
 }
