@@ -32,6 +32,9 @@ type Layout struct {
 	Channel, Source string
 	// Transform fixes up a row after columns are mapped: combine split
 	// columns, translate codes, drop non-product lines. It may call Row.Set.
+	// An error it returns (an *errs.Error naming the field; several joined
+	// with errors.Join) rejects the row with its other problems, and an
+	// order row its whole order.
 	Transform func(r *Row) error
 	// SkipRow reports rows to ignore entirely (not errors), such as the
 	// shipping-fee lines of an order export.

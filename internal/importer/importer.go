@@ -335,16 +335,11 @@ func (r *run) read(cr *csv.Reader, bnd *binding, counter *countingReader, start 
 			r.rep.Rows--
 			continue
 		}
-		// A Transform error is the row's first field error: an order row
-		// that fails it takes its whole order down, like any other bad line.
+		// Transform errors are the row's first field errors, reported with
+		// the rest; an order row that has any takes its whole order down.
 		var terrs []fieldError
 		if r.layout.Transform != nil {
 			terrs = transformErrors(r.layout.Transform(row))
-		}
-		if len(terrs) > 0 && r.opt.Kind != Orders {
-			r.rep.Records++
-			r.rejectRow(line, rec, terrs)
-			continue
 		}
 		switch r.opt.Kind {
 		case Orders:
@@ -373,6 +368,7 @@ func (r *run) read(cr *csv.Reader, bnd *binding, counter *countingReader, start 
 		case Customers:
 			r.rep.Records++
 			c, fe := r.b.customerRecord(row)
+			fe = append(terrs, fe...)
 			if len(fe) > 0 {
 				r.rejectRow(line, rec, fe)
 				continue
@@ -387,6 +383,7 @@ func (r *run) read(cr *csv.Reader, bnd *binding, counter *countingReader, start 
 		case Products:
 			r.rep.Records++
 			p, fe := r.b.productOf(row)
+			fe = append(terrs, fe...)
 			if len(fe) > 0 {
 				r.rejectRow(line, rec, fe)
 				continue
@@ -401,6 +398,7 @@ func (r *run) read(cr *csv.Reader, bnd *binding, counter *countingReader, start 
 		case Events:
 			r.rep.Records++
 			e, fe := r.b.eventOf(row)
+			fe = append(terrs, fe...)
 			if len(fe) > 0 {
 				r.rejectRow(line, rec, fe)
 				continue
