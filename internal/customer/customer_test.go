@@ -68,3 +68,30 @@ func TestMask(t *testing.T) {
 		t.Fatalf("summary = %+v", s)
 	}
 }
+
+func TestPrefectureFromLatin(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"Tokyo": "東京都", "Tōkyō": "東京都", "TOKYO-TO": "東京都", "Toukyou": "東京都", "JP-13": "東京都", "jp-01": "北海道",
+		"Hokkaidō": "北海道", "Hokkaido": "北海道", "Ōsaka": "大阪府", "Osaka-fu": "大阪府", "Kyoto Prefecture": "京都府",
+		"Hyōgo": "兵庫県", "Kōchi": "高知県", "Ōita": "大分県", "Gumma": "群馬県", "Okinawa": "沖縄県", "Ｍｉｅ": "三重県",
+	} {
+		if got, ok := PrefectureFromLatin(in); !ok || got != want {
+			t.Errorf("PrefectureFromLatin(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"", "JP-48", "JP-0", "Kentucky", "KY", "東京都", "13", "Tokyoo-ken-x"} {
+		if got, ok := PrefectureFromLatin(bad); ok {
+			t.Errorf("PrefectureFromLatin(%q) = %q, want no match", bad, got)
+		}
+	}
+	// Every prefecture's Hepburn name maps to itself in JIS order.
+	for i, name := range prefectureRomaji {
+		if got, ok := PrefectureFromLatin(name); !ok || got != Prefectures[i] {
+			t.Errorf("%s = %q, want %q", name, got, Prefectures[i])
+		}
+	}
+	if len(prefectureRomaji) != len(Prefectures) {
+		t.Fatalf("%d romaji names for %d prefectures", len(prefectureRomaji), len(Prefectures))
+	}
+}

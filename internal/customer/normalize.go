@@ -43,6 +43,69 @@ func NormalizePrefecture(s string) (string, error) {
 	return "", errs.Errorf(errs.Invalid, "%q is not a Japanese prefecture", s)
 }
 
+// prefectureRomaji gives the Hepburn name of each prefecture, in
+// Prefectures order, as Shopify and other foreign-made systems write them
+// ("Tōkyō", "Osaka"); long-vowel marks are folded away before comparing.
+var prefectureRomaji = []string{
+	"hokkaido", "aomori", "iwate", "miyagi", "akita", "yamagata", "fukushima", "ibaraki", "tochigi", "gunma",
+	"saitama", "chiba", "tokyo", "kanagawa", "niigata", "toyama", "ishikawa", "fukui", "yamanashi", "nagano",
+	"gifu", "shizuoka", "aichi", "mie", "shiga", "kyoto", "osaka", "hyogo", "nara", "wakayama",
+	"tottori", "shimane", "okayama", "hiroshima", "yamaguchi", "tokushima", "kagawa", "ehime", "kochi", "fukuoka",
+	"saga", "nagasaki", "kumamoto", "oita", "miyazaki", "kagoshima", "okinawa",
+}
+
+// PrefectureFromLatin reads a prefecture written in Latin letters: its ISO
+// 3166-2 code ("JP-13"), or its Hepburn name with or without long-vowel marks
+// and suffix ("Tokyo", "Tōkyō", "Tokyo-to", "Osaka Prefecture", "Toukyou").
+// It reports false for anything else, so that callers can fall back to
+// NormalizePrefecture (Japanese names and JIS codes) and its error.
+func PrefectureFromLatin(s string) (string, bool) {
+	s = strings.ToLower(strings.TrimSpace(jtext.NFKC(s)))
+	if rest, ok := strings.CutPrefix(s, "jp-"); ok {
+		if n, err := strconv.Atoi(rest); err == nil && n >= 1 && n <= len(Prefectures) {
+			return Prefectures[n-1], true
+		}
+		return "", false
+	}
+	s = strings.Map(func(r rune) rune {
+		switch r {
+		case 'ō', 'ô', 'ó', 'ò':
+			return 'o'
+		case 'ū', 'û', 'ú', 'ù':
+			return 'u'
+		case 'ā', 'â':
+			return 'a'
+		case 'ī', 'î':
+			return 'i'
+		case 'ē', 'ê':
+			return 'e'
+		case '_':
+			return ' '
+		}
+		return r
+	}, s)
+	for _, suffix := range []string{" prefecture", " pref.", " pref", "-ken", " ken", "-fu", " fu", "-to", " to", "-do", " do"} {
+		if t, ok := strings.CutSuffix(s, suffix); ok {
+			s = t
+			break
+		}
+	}
+	// Wāpuro spellings write long vowels out (Toukyou, Oosaka, Hokkaidou).
+	s = strings.NewReplacer("ou", "o", "oo", "o", "uu", "u").Replace(s)
+	if s == "gumma" { // the older spelling of Gunma, still on some addresses
+		s = "gunma"
+	}
+	if s == "hokkai" { // "Hokkai-do" after the suffix was cut
+		s = "hokkaido"
+	}
+	for i, name := range prefectureRomaji {
+		if s == name {
+			return Prefectures[i], true
+		}
+	}
+	return "", false
+}
+
 // NormalizeGender maps the ways exports write gender to male, female or other.
 func NormalizeGender(s string) (string, error) {
 	switch strings.ToLower(strings.TrimSpace(jtext.NFKC(s))) {

@@ -159,9 +159,10 @@ type rawRow struct {
 var orderFields = []Field{FOrderedAt, FStatus, FChannel, FShopID, FCurrency, FTotal, FDiscount, FShipping, FTax, FPointsUsed, FCouponCode,
 	FCustomerID, FEmail, FPhone}
 
-// addOrderRow folds one row into its order's group.
+// addOrderRow folds one row into its order's group. Errors already on raw
+// (from the layout's Transform) count as the row's own.
 func (b *builder) addOrderRow(g *orderGroup, r *Row, raw *rawRow) {
-	var fe []fieldError
+	fe := raw.errors
 	if g.firstSet == nil {
 		g.firstSet = map[Field]string{}
 	}

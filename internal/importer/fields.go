@@ -124,8 +124,9 @@ var canonicalNames = map[Kind]map[Field]string{
 	}),
 }
 
-func with(base, extra map[Field]string) map[Field]string {
-	m := make(map[Field]string, len(base)+len(extra))
+// with returns base and extra merged into a new map (extra wins).
+func with[V any](base, extra map[Field]V) map[Field]V {
+	m := make(map[Field]V, len(base)+len(extra))
 	for k, v := range base {
 		m[k] = v
 	}

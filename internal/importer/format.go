@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"errors"
 	"os"
 	"sort"
 	"strings"
@@ -31,6 +32,9 @@ type Layout struct {
 	Channel, Source string
 	// Transform fixes up a row after columns are mapped: combine split
 	// columns, translate codes, drop non-product lines. It may call Row.Set.
+	// An error it returns (an *errs.Error naming the field; several joined
+	// with errors.Join) rejects the row with its other problems, and an
+	// order row its whole order.
 	Transform func(r *Row) error
 	// SkipRow reports rows to ignore entirely (not errors), such as the
 	// shipping-fee lines of an order export.
@@ -338,6 +342,27 @@ func (e fieldError) String() string {
 
 func ferr(k Kind, f Field, err error) fieldError {
 	return fieldError{field: FieldName(k, f), msg: errs.Message(err)}
+}
+
+// transformErrors turns what a layout's Transform returned into field
+// errors: an *errs.Error keeps its field, and errors.Join'ed errors (a row
+// with several bad codes) become one field error each.
+func transformErrors(err error) []fieldError {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []fieldError
+		for _, e := range j.Unwrap() {
+			out = append(out, transformErrors(e)...)
+		}
+		return out
+	}
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return []fieldError{{field: e.Field, msg: e.Message}}
+	}
+	return []fieldError{{msg: errs.Message(err)}}
 }
 
 func joinErrors(es []fieldError) string {

@@ -335,11 +335,11 @@ func (r *run) read(cr *csv.Reader, bnd *binding, counter *countingReader, start 
 			r.rep.Rows--
 			continue
 		}
+		// Transform errors are the row's first field errors, reported with
+		// the rest; an order row that has any takes its whole order down.
+		var terrs []fieldError
 		if r.layout.Transform != nil {
-			if err := r.layout.Transform(row); err != nil {
-				r.ew.reject(line, rec, errs.Message(err))
-				continue
-			}
+			terrs = transformErrors(r.layout.Transform(row))
 		}
 		switch r.opt.Kind {
 		case Orders:
@@ -364,10 +364,11 @@ func (r *run) read(cr *csv.Reader, bnd *binding, counter *countingReader, start 
 				seen[key] = line
 				group = &orderGroup{id: id}
 			}
-			r.b.addOrderRow(group, row, &rawRow{line: line, rec: append([]string(nil), rec...)})
+			r.b.addOrderRow(group, row, &rawRow{line: line, rec: append([]string(nil), rec...), errors: terrs})
 		case Customers:
 			r.rep.Records++
 			c, fe := r.b.customerRecord(row)
+			fe = append(terrs, fe...)
 			if len(fe) > 0 {
 				r.rejectRow(line, rec, fe)
 				continue
@@ -382,6 +383,7 @@ func (r *run) read(cr *csv.Reader, bnd *binding, counter *countingReader, start 
 		case Products:
 			r.rep.Records++
 			p, fe := r.b.productOf(row)
+			fe = append(terrs, fe...)
 			if len(fe) > 0 {
 				r.rejectRow(line, rec, fe)
 				continue
@@ -396,6 +398,7 @@ func (r *run) read(cr *csv.Reader, bnd *binding, counter *countingReader, start 
 		case Events:
 			r.rep.Records++
 			e, fe := r.b.eventOf(row)
+			fe = append(terrs, fe...)
 			if len(fe) > 0 {
 				r.rejectRow(line, rec, fe)
 				continue

@@ -368,7 +368,7 @@ func CDNOWToEnishi(t testing.TB, path string) string {
 }
 
 func TestCDNOWGives23570Customers(t *testing.T) {
-	content := CDNOWToEnishi(t, "../../../shared/data/cdnow/CDNOW_master.txt")
+	content := CDNOWToEnishi(t, sharedFile(t, "data/cdnow/CDNOW_master.txt"))
 	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
 		t.Parallel()
 		db := open(t, clock.NewManual(storetest.T0, true))
@@ -392,6 +392,28 @@ func TestCDNOWGives23570Customers(t *testing.T) {
 		}
 		storetest.CheckIntegrity(t, db)
 	})
+}
+
+// sharedFile finds a file under the shared/ directory that sits beside the
+// repository: ../../../shared from this package in a plain checkout, further
+// up when the checkout is a worktree nested one level deeper.
+func sharedFile(t testing.TB, rel string) string {
+	t.Helper()
+	dir, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		p := filepath.Join(dir, "shared", rel)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatalf("shared/%s not found above the package directory", rel)
+		}
+		dir = parent
+	}
 }
 
 func readCSV(t *testing.T, path string, sjis bool) [][]string {
