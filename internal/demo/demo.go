@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/enishi-crm/enishi/internal/customer"
@@ -100,13 +101,15 @@ func newGenerator(opt Options) (*generator, error) {
 type group struct {
 	masters []customer.Record
 	orders  []order.Order
-	events  []event.Event
+	early   []event.Event // LINE events from before the member linked
 	later   []customer.Record
+	events  []event.Event
+	people  int
 }
 
 // people generates people [lo, hi).
 func (g *generator) people(lo, hi int) *group {
-	gr := &group{}
+	gr := &group{people: hi - lo}
 	for i := lo; i < hi; i++ {
 		p := g.newPerson(i)
 		g.history(p)
@@ -116,7 +119,9 @@ func (g *generator) people(lo, hi int) *group {
 		for _, o := range p.orders {
 			gr.orders = append(gr.orders, *o)
 		}
-		gr.events = append(gr.events, g.events(p)...)
+		early, evs := g.events(p)
+		gr.early = append(gr.early, early...)
+		gr.events = append(gr.events, evs...)
 		gr.later = append(gr.later, g.laterRecords(p)...)
 	}
 	// Within a group, records arrive in time order, as a live shop's would:
@@ -124,6 +129,7 @@ func (g *generator) people(lo, hi int) *group {
 	// customer at first and merged when the identifiers meet.
 	sort.SliceStable(gr.masters, func(i, j int) bool { return gr.masters[i].SeenAt.Before(gr.masters[j].SeenAt) })
 	sort.SliceStable(gr.orders, func(i, j int) bool { return gr.orders[i].OrderedAt.Before(gr.orders[j].OrderedAt) })
+	sort.SliceStable(gr.early, func(i, j int) bool { return gr.early[i].OccurredAt.Before(gr.early[j].OccurredAt) })
 	sort.SliceStable(gr.events, func(i, j int) bool { return gr.events[i].OccurredAt.Before(gr.events[j].OccurredAt) })
 	sort.SliceStable(gr.later, func(i, j int) bool { return gr.later[i].SeenAt.Before(gr.later[j].SeenAt) })
 	return gr
@@ -131,8 +137,9 @@ func (g *generator) people(lo, hi int) *group {
 
 // Generate writes opt.Customers people's data through sink: the catalogue,
 // then, a group of people at a time, their customer-master records, orders,
-// behaviour events and later account changes (LINE linking,
-// unsubscribes). The same options always produce the same data.
+// LINE events from before linking, later account changes (LINE linking,
+// unsubscribes) and the other behaviour events. The same options always
+// produce the same data. It stops at the first error or when ctx ends.
 func Generate(ctx context.Context, sink Sink, opt Options) (Result, error) {
 	if opt.Customers < 0 {
 		return Result{}, fmt.Errorf("demo: customers must not be negative (got %d)", opt.Customers)
@@ -154,33 +161,56 @@ func Generate(ctx context.Context, sink Sink, opt Options) (Result, error) {
 		return res, fmt.Errorf("demo: write products: %w", err)
 	}
 	res.Products = len(ps)
-	for lo := 0; lo < opt.Customers; lo += groupSize {
+
+	// People are generated one group ahead while the previous group is
+	// written; generation stays sequential, so the data stays the same.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	groups := make(chan *group, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(groups)
+		for lo := 0; lo < opt.Customers; lo += groupSize {
+			select {
+			case groups <- g.people(lo, min(lo+groupSize, opt.Customers)):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	defer wg.Wait()
+
+	done := 0
+	for gr := range groups {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		hi := min(lo+groupSize, opt.Customers)
-		gr := g.people(lo, hi)
-		if err := writeAll(ctx, "customers", gr.masters, sink.ImportCustomers, &sum); err != nil {
-			return res, err
-		}
-		if err := writeAll(ctx, "orders", gr.orders, sink.ImportOrders, &sum); err != nil {
-			return res, err
-		}
-		if err := writeAll(ctx, "events", gr.events, sink.ImportEvents, &sum); err != nil {
-			return res, err
-		}
-		if err := writeAll(ctx, "customers", gr.later, sink.ImportCustomers, &sum); err != nil {
-			return res, err
+		for _, step := range []func() error{
+			func() error { return writeAll(ctx, "customers", gr.masters, sink.ImportCustomers, &sum) },
+			func() error { return writeAll(ctx, "orders", gr.orders, sink.ImportOrders, &sum) },
+			func() error { return writeAll(ctx, "events", gr.early, sink.ImportEvents, &sum) },
+			func() error { return writeAll(ctx, "customers", gr.later, sink.ImportCustomers, &sum) },
+			func() error { return writeAll(ctx, "events", gr.events, sink.ImportEvents, &sum) },
+		} {
+			if err := step(); err != nil {
+				return res, err
+			}
 		}
 		res.Orders += len(gr.orders)
 		for _, o := range gr.orders {
 			res.LineItems += len(o.Lines)
 		}
-		res.Events += len(gr.events)
+		res.Events += len(gr.early) + len(gr.events)
 		res.Customers = sum.NewCustomers - sum.Merges
+		done += gr.people
 		if opt.Progress != nil {
-			opt.Progress(hi, opt.Customers)
+			opt.Progress(done, opt.Customers)
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
 	}
 	return res, nil
 }

@@ -60,7 +60,7 @@ func TestGenerateWritesAPlausibleShop(t *testing.T) {
 		if often == 0 {
 			t.Error("no customer has 5 or more orders")
 		}
-		aov := count(t, db, `SELECT sum(total_spent) / sum(order_count) FROM customers WHERE status = 'active'`)
+		aov := count(t, db, `SELECT CAST(sum(total_spent) AS bigint) / CAST(sum(order_count) AS bigint) FROM customers WHERE status = 'active'`)
 		t.Logf("%+v; %d buyers, %d once, %d with 5+ orders, AOV %d yen, %d merges", res, buyers, once, often, aov,
 			count(t, db, `SELECT count(*) FROM merges`))
 		if aov < 4000 || aov > 8000 {
@@ -186,3 +186,18 @@ func isKatakana(s string) bool {
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// BenchmarkGenerateSQLite measures generation into SQLite, the default
+// store; `enishi demo --customers 100000` should take well under a minute.
+func BenchmarkGenerateSQLite(b *testing.B) {
+	const people = 5000
+	for b.Loop() {
+		b.StopTimer()
+		db := storetest.SQLite(b, clock.NewManual(now, true))
+		b.StartTimer()
+		if _, err := Generate(context.Background(), db, Options{Customers: people, Seed: 1, Now: now}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(people*b.N)/b.Elapsed().Seconds(), "customers/s")
+}

@@ -67,12 +67,12 @@ func (s *session) product(name string, it *item, qty int64) {
 
 // events are the person's behaviour: visits before their own-EC orders,
 // browsing without buying, a recent cart left behind for some, and taps in
-// the LINE official account for those who befriended it.
-func (g *generator) events(p *person) []event.Event {
-	var out []event.Event
-	out = append(out, g.lineEvents(p)...)
-	if p.shopifyID == "" || !chance(p.r, 0.5) {
-		return out
+// the LINE official account for those who befriended it (see lineEvents
+// for early).
+func (g *generator) events(p *person) (early, out []event.Event) {
+	early, out = g.lineEvents(p)
+	if p.shopifyID == "" || !chance(p.r, 0.4) {
+		return early, out
 	}
 	r := p.r
 	from := g.now.Add(-tagWindow)
@@ -92,7 +92,8 @@ func (g *generator) events(p *person) []event.Event {
 		if o.Channel != order.ChannelOwnEC || o.OrderedAt.Before(from) {
 			continue
 		}
-		s := newSession(o.OrderedAt.Add(-time.Duration(5+r.IntN(35)) * time.Minute))
+		// Start early enough that the checkout comes before the order.
+		s := newSession(o.OrderedAt.Add(-time.Duration(len(o.Lines)*2+2)*3*time.Minute - time.Duration(r.IntN(20))*time.Minute))
 		for _, l := range o.Lines {
 			s.product(event.ProductViewed, g.items[l.SKU], 0)
 		}
@@ -103,7 +104,7 @@ func (g *generator) events(p *person) []event.Event {
 		out = append(out, s.evs...)
 	}
 	years := g.now.Sub(from).Hours() / (24 * 365)
-	for range poisson(r, 3*years) {
+	for range poisson(r, 2.5*years) {
 		s := newSession(from.Add(time.Duration(r.Float64() * float64(g.now.Sub(from)))))
 		if chance(r, 0.3) {
 			s.add(event.ProductsSearch, true, "", map[string]string{"query": searchWords[r.IntN(len(searchWords))]})
@@ -141,31 +142,37 @@ func (g *generator) events(p *person) []event.Event {
 			out = append(out, s.evs...)
 		}
 	}
-	return out
+	return early, out
 }
 
 // lineEvents are what the LINE official account reports for a friend:
-// the follow, then rich-menu taps. They carry only the LINE user id, so
-// they form a customer of their own until the member links their account.
-func (g *generator) lineEvents(p *person) []event.Event {
+// the follow, then rich-menu taps. They carry only the LINE user id. Those
+// from before the day the member linked their account are returned apart
+// (early): written before the link, they form a customer of their own that
+// linking then merges with the member.
+func (g *generator) lineEvents(p *person) (early, late []event.Event) {
 	if p.lineID == "" {
-		return nil
+		return nil, nil
 	}
 	r := p.r
-	mk := func(name, typ string, at time.Time, props any) event.Event {
+	add := func(name, typ string, at time.Time, props any) {
 		e := event.Event{Type: typ, Name: name, OccurredAt: at, Source: SourceLine, MessageID: g.messageID()}
 		e.Properties, _ = json.Marshal(props)
 		e.Actor = customer.Record{SeenAt: at, Identifiers: []identity.Identifier{lineID(p.lineID)}}
-		return e
+		if p.lineEarly() && at.Before(p.linkAt.Add(-24*time.Hour)) {
+			early = append(early, e)
+		} else {
+			late = append(late, e)
+		}
 	}
-	out := []event.Event{mk("LINE Friend Added", "track", p.friendAt, map[string]string{"provider": LineProvider})}
+	add("LINE Friend Added", "track", p.friendAt, map[string]string{"provider": LineProvider})
 	years := g.now.Sub(p.friendAt).Hours() / (24 * 365)
-	for range poisson(r, 4*years) {
+	for range poisson(r, 3*years) {
 		at := p.friendAt.Add(time.Duration(r.Float64() * float64(g.now.Sub(p.friendAt))))
-		out = append(out, mk(event.PageViewed, "page", at, map[string]string{
-			"url": shopURL + "/lp/line-members", "title": "LINE友だち限定クーポン", "via": "line_richmenu"}))
+		add(event.PageViewed, "page", at, map[string]string{
+			"url": shopURL + "/lp/line-members", "title": "LINE友だち限定クーポン", "via": "line_richmenu"})
 	}
-	return out
+	return early, late
 }
 
 // messageID returns an event id unique within the run (UUID-shaped: the run's

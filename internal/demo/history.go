@@ -291,7 +291,16 @@ func (g *generator) accounts(p *person) {
 				from = lineStart
 			}
 			p.linkAt = from.Add(time.Duration(r.Float64() * float64(g.now.Sub(from)))).Truncate(time.Second)
-			p.friendAt = p.linkAt.Add(-time.Duration(r.Float64() * float64(21*24*time.Hour))).Truncate(time.Second)
+			// Most add the official account as a friend in the linking
+			// flow itself; some were friends for a while before.
+			before := time.Duration(1+r.IntN(10)) * time.Minute
+			if chance(r, 0.25) {
+				before = time.Duration((1 + r.Float64()*120) * float64(24*time.Hour))
+			}
+			p.friendAt = p.linkAt.Add(-before).Truncate(time.Second)
+			if p.friendAt.Before(g.start) {
+				p.friendAt = g.start
+			}
 			p.lineID = "U" + hexID(r, 32)
 		}
 	}

@@ -109,7 +109,6 @@ type person struct {
 	lineID       string
 	friendAt     time.Time
 	linkAt       time.Time
-	unsubAt      time.Time
 	anon         string // current browser id
 
 	orders []*order.Order // history, oldest first
@@ -219,7 +218,7 @@ func (g *generator) newPerson(idx int) *person {
 	// Repeat-buying traits, heterogeneous across people (BG/NBD): a gamma
 	// purchase rate and a beta dropout probability.
 	p.lambda = gamma(r, 0.9, 1.0/75)
-	p.dropout = beta(r, 1.1, 1.9)
+	p.dropout = beta(r, 1.6, 1.5)
 	p.replenish = beta(r, 2, 2.5)
 	return p
 }
@@ -328,4 +327,10 @@ func hexID(r *rand.Rand, n int) string {
 		b.WriteByte(digits[r.IntN(16)])
 	}
 	return b.String()
+}
+
+// lineEarly reports whether the person was a LINE friend for more than a
+// day before linking: their LINE events then start a customer of their own.
+func (p *person) lineEarly() bool {
+	return p.friendAt.Before(p.linkAt.Add(-24 * time.Hour))
 }

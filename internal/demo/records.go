@@ -50,7 +50,16 @@ func (g *generator) masters(p *person) []customer.Record {
 		}
 		rec.Consents = append(rec.Consents, form(customer.ChannelDM, chance(r, 0.3)))
 		if emailOK && chance(r, 0.07) {
-			p.unsubAt = p.accountAt.Add(time.Duration(r.Float64() * float64(g.now.Sub(p.accountAt)))).Truncate(time.Second)
+			at := p.accountAt.Add(time.Duration(r.Float64() * float64(g.now.Sub(p.accountAt)))).Truncate(time.Second)
+			rec.Consents = append(rec.Consents, customer.Consent{Channel: customer.ChannelEmail, Granted: false, RecordedAt: at,
+				Method: "unsubscribe", Source: "mail:footer-link", WordingVersion: g.wording(customer.ChannelEmail, at)})
+		}
+		if p.lineID != "" && !p.lineEarly() {
+			// The LINE linking app writes the user id into the member
+			// record, so the export carries it.
+			rec.Identifiers = append(rec.Identifiers, lineID(p.lineID))
+			rec.Consents = append(rec.Consents, g.lineConsent(p))
+			rec.Tags = append(rec.Tags, "LINE連携")
 		}
 		if len(p.orders) >= 2 {
 			rec.Tags = append(rec.Tags, "リピーター")
@@ -87,27 +96,24 @@ func (g *generator) masters(p *person) []customer.Record {
 	return recs
 }
 
-// laterRecords are what happens to a member after sign-up: linking their
-// LINE account (ID連携) and unsubscribing from the newsletter. Linking is
-// what merges the customer LINE events created with the member.
+// laterRecords are what happens to a member after sign-up and must be
+// written after their early LINE events: linking their LINE account
+// (ID連携), which merges the customer those events created with the member.
 func (g *generator) laterRecords(p *person) []customer.Record {
-	var recs []customer.Record
-	if p.lineID != "" {
-		recs = append(recs, customer.Record{SeenAt: p.linkAt,
-			Identifiers: []identity.Identifier{identity.ExternalID(SourceShopify, p.shopifyID), lineID(p.lineID)},
-			Consents: []customer.Consent{{Channel: customer.ChannelLine, Granted: true, RecordedAt: p.linkAt, Method: "line_link",
-				Source: "line:" + LineProvider, WordingVersion: g.wording(customer.ChannelLine, p.linkAt)}},
-			Tags: []string{"LINE連携"},
-		})
+	if p.lineID == "" || !p.lineEarly() {
+		return nil
 	}
-	if !p.unsubAt.IsZero() {
-		recs = append(recs, customer.Record{SeenAt: p.unsubAt,
-			Identifiers: []identity.Identifier{identity.ExternalID(SourceShopify, p.shopifyID)},
-			Consents: []customer.Consent{{Channel: customer.ChannelEmail, Granted: false, RecordedAt: p.unsubAt, Method: "unsubscribe",
-				Source: "mail:footer-link", WordingVersion: g.wording(customer.ChannelEmail, p.unsubAt)}},
-		})
-	}
-	return recs
+	return []customer.Record{{SeenAt: p.linkAt,
+		Identifiers: []identity.Identifier{identity.ExternalID(SourceShopify, p.shopifyID), lineID(p.lineID)},
+		Consents:    []customer.Consent{g.lineConsent(p)},
+		Tags:        []string{"LINE連携"},
+	}}
+}
+
+// lineConsent is the opt-in given when linking the LINE account.
+func (g *generator) lineConsent(p *person) customer.Consent {
+	return customer.Consent{Channel: customer.ChannelLine, Granted: true, RecordedAt: p.linkAt, Method: "line_link",
+		Source: "line:" + LineProvider, WordingVersion: g.wording(customer.ChannelLine, p.linkAt)}
 }
 
 func lineID(v string) identity.Identifier {
