@@ -11,6 +11,8 @@ import (
 	"github.com/enishi-crm/enishi/internal/customer"
 )
 
+//go:generate go run gendata.go -src ../../../shared/data/ja
+
 // files are compact copies of the shared Japanese data sets (see
 // data/README.md), embedded so that the demo works from the binary alone.
 //

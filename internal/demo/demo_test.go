@@ -18,9 +18,14 @@ var now = time.Date(2026, 4, 1, 3, 0, 0, 0, time.UTC)
 func generate(t *testing.T, open storetest.Opener, people int, seed int64) (*store.DB, Result) {
 	t.Helper()
 	db := open(t, clock.NewManual(now, true))
-	res, err := Generate(context.Background(), db, Options{Customers: people, Seed: seed, Now: now})
+	var done, total int
+	progress := func(d, n int) { done, total = d, n }
+	res, err := Generate(context.Background(), db, Options{Customers: people, Seed: seed, Now: now, Progress: progress})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if done != people || total != people {
+		t.Errorf("last progress %d of %d; want %d of %d", done, total, people, people)
 	}
 	return db, res
 }

@@ -105,7 +105,11 @@ func (g *generator) events(p *person) (early, out []event.Event) {
 	}
 	years := g.now.Sub(from).Hours() / (24 * 365)
 	for range poisson(r, 2.5*years) {
-		s := newSession(from.Add(time.Duration(r.Float64() * float64(g.now.Sub(from)))))
+		start := atHour(r, from.Add(time.Duration(r.Float64()*float64(g.now.Sub(from)))), order.ChannelOwnEC)
+		if start.Before(from) {
+			continue
+		}
+		s := newSession(start)
 		if chance(r, 0.3) {
 			s.add(event.ProductsSearch, true, "", map[string]string{"query": searchWords[r.IntN(len(searchWords))]})
 		}
@@ -125,7 +129,7 @@ func (g *generator) events(p *person) (early, out []event.Event) {
 	}
 	// A cart abandoned in the last ten days, after the person's last order.
 	if chance(r, 0.12) {
-		at := g.now.Add(-time.Duration(r.Float64() * float64(10*24*time.Hour)))
+		at := atHour(r, g.now.Add(-time.Duration(r.Float64()*float64(10*24*time.Hour))), order.ChannelOwnEC)
 		if at.After(last) && at.After(from) && at.Before(g.now.Add(-time.Hour)) {
 			s := newSession(at)
 			var value int64
@@ -168,7 +172,10 @@ func (g *generator) lineEvents(p *person) (early, late []event.Event) {
 	add("LINE Friend Added", "track", p.friendAt, map[string]string{"provider": LineProvider})
 	years := g.now.Sub(p.friendAt).Hours() / (24 * 365)
 	for range poisson(r, 3*years) {
-		at := p.friendAt.Add(time.Duration(r.Float64() * float64(g.now.Sub(p.friendAt))))
+		at := atHour(r, p.friendAt.Add(time.Duration(r.Float64()*float64(g.now.Sub(p.friendAt)))), order.ChannelOwnEC)
+		if at.After(g.now) {
+			continue
+		}
 		add(event.PageViewed, "page", at, map[string]string{
 			"url": shopURL + "/lp/line-members", "title": "LINE友だち限定クーポン", "via": "line_richmenu"})
 	}

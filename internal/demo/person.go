@@ -189,7 +189,7 @@ func (g *generator) newPerson(idx int) *person {
 	if chance(r, 0.7) {
 		u = math.Sqrt(u)
 	}
-	p.acquiredAt = g.start.Add(time.Duration(u * float64(span)))
+	p.acquiredAt = g.start.Add(time.Duration(u * float64(span))).Truncate(time.Second)
 
 	p.home = homeChannels.pick(r)
 	var hasShop bool
