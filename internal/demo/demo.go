@@ -140,6 +140,8 @@ func (g *generator) people(lo, hi int) *group {
 // LINE events from before linking, later account changes (LINE linking,
 // unsubscribes) and the other behaviour events. The same options always
 // produce the same data. It stops at the first error or when ctx ends.
+// Memory holds one group of people's records at a time, plus one e-mail
+// address per person (to keep them unique).
 func Generate(ctx context.Context, sink Sink, opt Options) (Result, error) {
 	if opt.Customers < 0 {
 		return Result{}, fmt.Errorf("demo: customers must not be negative (got %d)", opt.Customers)
@@ -165,9 +167,10 @@ func Generate(ctx context.Context, sink Sink, opt Options) (Result, error) {
 	// People are generated one group ahead while the previous group is
 	// written; generation stays sequential, so the data stays the same.
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	groups := make(chan *group, 1)
 	var wg sync.WaitGroup
+	// Cancel first, so a producer blocked on a send gives up, then wait.
+	defer func() { cancel(); wg.Wait() }()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -180,7 +183,6 @@ func Generate(ctx context.Context, sink Sink, opt Options) (Result, error) {
 			}
 		}
 	}()
-	defer wg.Wait()
 
 	done := 0
 	for gr := range groups {

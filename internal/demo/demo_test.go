@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 	"unicode"
@@ -166,9 +167,22 @@ func TestGenerateStopsWhenCancelled(t *testing.T) {
 	t.Parallel()
 	db := storetest.SQLite(t, clock.NewManual(now, true))
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := Generate(ctx, db, Options{Customers: 10, Now: now}); err == nil {
-		t.Fatal("Generate ignored a cancelled context")
+	defer cancel()
+	calls := 0
+	_, err := Generate(ctx, db, Options{Customers: 3 * groupSize, Now: now, Progress: func(int, int) { calls++; cancel() }})
+	if !errors.Is(err, context.Canceled) || calls != 1 {
+		t.Fatalf("Generate returned %v after %d groups; want context.Canceled after 1", err, calls)
+	}
+}
+
+func TestGenerateReturnsSinkErrors(t *testing.T) {
+	t.Parallel()
+	db := storetest.SQLite(t, clock.NewManual(now, true))
+	// Closing the store after the first group fails the next write while
+	// the next group is being generated.
+	_, err := Generate(context.Background(), db, Options{Customers: 6 * groupSize, Now: now, Progress: func(int, int) { db.Close() }})
+	if err == nil {
+		t.Fatal("Generate ignored a failing sink")
 	}
 }
 
