@@ -124,9 +124,10 @@ func (g *generator) people(lo, hi int) *group {
 		gr.events = append(gr.events, evs...)
 		gr.later = append(gr.later, g.laterRecords(p)...)
 	}
-	// Within a group, records arrive in time order, as a live shop's would:
-	// a buyer first seen on 楽天 and later signing up on the own EC is one
-	// customer at first and merged when the identifiers meet.
+	// Each kind is written in time order, as a live shop's records arrive:
+	// a member with no phone on file who then buys on 楽天 (which reports
+	// the phone) gets a second customer, merged by their next own-EC order,
+	// which carries both the e-mail and the phone.
 	sort.SliceStable(gr.masters, func(i, j int) bool { return gr.masters[i].SeenAt.Before(gr.masters[j].SeenAt) })
 	sort.SliceStable(gr.orders, func(i, j int) bool { return gr.orders[i].OrderedAt.Before(gr.orders[j].OrderedAt) })
 	sort.SliceStable(gr.early, func(i, j int) bool { return gr.early[i].OccurredAt.Before(gr.early[j].OccurredAt) })

@@ -26,6 +26,8 @@ type session struct {
 	evs  []event.Event
 }
 
+// add appends an event a little after the previous one. Identified events
+// carry the member id as well as the browser id, as after logging in.
 func (s *session) add(name string, identified bool, sku string, props any) {
 	s.at = s.at.Add(time.Duration(15+s.p.r.IntN(150)) * time.Second)
 	e := event.Event{Type: "track", Name: name, OccurredAt: s.at, Source: SourceWeb, MessageID: s.g.messageID(),
@@ -33,7 +35,7 @@ func (s *session) add(name string, identified bool, sku string, props any) {
 	if name == event.PageViewed {
 		e.Type = "page"
 	}
-	e.Properties, _ = json.Marshal(props)
+	e.Properties = rawJSON(props)
 	e.Actor.SeenAt = s.at
 	if identified {
 		e.Actor.Identifiers = append(e.Actor.Identifiers, identity.ExternalID(SourceShopify, s.p.shopifyID))
@@ -161,7 +163,7 @@ func (g *generator) lineEvents(p *person) (early, late []event.Event) {
 	r := p.r
 	add := func(name, typ string, at time.Time, props any) {
 		e := event.Event{Type: typ, Name: name, OccurredAt: at, Source: SourceLine, MessageID: g.messageID()}
-		e.Properties, _ = json.Marshal(props)
+		e.Properties = rawJSON(props)
 		e.Actor = customer.Record{SeenAt: at, Identifiers: []identity.Identifier{lineID(p.lineID)}}
 		if p.lineEarly() && at.Before(p.linkAt.Add(-24*time.Hour)) {
 			early = append(early, e)
@@ -180,6 +182,16 @@ func (g *generator) lineEvents(p *person) (early, late []event.Event) {
 			"url": shopURL + "/lp/line-members", "title": "LINE友だち限定クーポン", "via": "line_richmenu"})
 	}
 	return early, late
+}
+
+// rawJSON encodes event properties: plain structs and string maps, which
+// always encode.
+func rawJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("demo: event properties %T: %v", v, err))
+	}
+	return b
 }
 
 // messageID returns an event id unique within the run (UUID-shaped: the run's

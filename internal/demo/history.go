@@ -22,8 +22,13 @@ const (
 	// LineProvider is the LINE provider id the shop's official account
 	// belongs to; LINE user ids are only unique within a provider.
 	LineProvider = "1656284710"
-	rakutenShop  = "tsumugido"
-	maxOrders    = 60
+)
+
+const (
+	rakutenShop = "tsumugido" // the shop's id on 楽天市場
+	// maxOrders caps one person's history, so a rare very frequent buyer
+	// cannot dominate the data.
+	maxOrders = 60
 )
 
 // Hours of day (Asia/Tokyo) at which people order: online mostly in the day
