@@ -2,15 +2,62 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	"github.com/enishi-crm/enishi/internal/clock"
+	"github.com/enishi-crm/enishi/internal/demo"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
 func cmdDemo(ctx context.Context, env *Env, args []string) error {
-	return usagef("demo: not yet available")
+	fs := newFlags(env, "demo", "demo [--customers N] [--seed S]")
+	db := addDBFlags(fs, env)
+	customers := fs.Int("customers", demo.DefaultCustomers, "people to generate")
+	seed := fs.Int64("seed", 1, "random seed; the same seed gives the same data")
+	force := fs.Bool("force", false, "generate even if the database already has customers")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *customers <= 0 {
+		return usagef("--customers must be above 0")
+	}
+	c := env.Clock
+	if c == nil {
+		c = clock.Real{}
+	}
+	st, err := db.open(ctx, env, c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	s, err := st.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	if s.Customers > 0 && !*force {
+		return usagef("the database already has %d customers; demo data goes into an empty database (or pass --force)", s.Customers)
+	}
+	return generateDemo(ctx, env, st, *customers, *seed, c.Now())
 }
 
+// generateDemo fills st with demo data ending at now and prints a summary.
 func generateDemo(ctx context.Context, env *Env, st *store.DB, customers int, seed int64, now time.Time) error {
+	start := time.Now()
+	opt := demo.Options{Customers: customers, Seed: seed, Now: now}
+	if env.IsTerminal {
+		opt.Progress = func(done, total int) {
+			fmt.Fprintf(env.Stderr, "\rgenerating %s / %s people ", group(done), group(total))
+		}
+	}
+	res, err := demo.Generate(ctx, st, opt)
+	if env.IsTerminal {
+		fmt.Fprint(env.Stderr, "\r\033[K")
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "demo data: %s customers, %s orders (%s lines), %s products, %s events in %.1fs\n",
+		group(res.Customers), group(res.Orders), group(res.LineItems), group(res.Products), group(res.Events), time.Since(start).Seconds())
 	return nil
 }

@@ -31,6 +31,9 @@ func RegisterCustomerTable(name string) {
 	customerTables = append(customerTables, name)
 }
 
+// CustomerTables lists the tables whose rows belong to a customer.
+func CustomerTables() []string { return append([]string(nil), customerTables...) }
+
 // identityPolicySetting is the settings key holding the kinds that wait for
 // approval before merging, as a JSON array (e.g. ["phone"]).
 const identityPolicySetting = "identity.manual_merge_kinds"

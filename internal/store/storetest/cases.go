@@ -669,3 +669,50 @@ func testHostileText(t *testing.T, db *store.DB, _ *clock.Manual) {
 		t.Fatalf("search hostile: %v %v", got, err)
 	}
 }
+
+// testIdentityCacheAcrossMerges imports through the process's identifier
+// cache across merges and unmerges: what the cache remembers must never
+// file a record under a customer that no longer holds the identifier.
+func testIdentityCacheAcrossMerges(t *testing.T, db *store.DB, _ *clock.Manual) {
+	a, b := twoCustomers(t, db)
+	// Warm the cache with both customers' identifiers.
+	must[store.BatchResult](t)(db.ImportOrders(ctx, []order.Order{
+		Order("own", "E2", day(5), Buyer(t, "own", "m1", "", ""), "A", 1, 100),
+		Order("pos", "P2", day(5), Buyer(t, "pos", "card-1", "", ""), "A", 1, 100),
+	}))
+	mid := must[int64](t)(db.MergeCustomers(ctx, a, b, "staff"))
+	res := must[store.BatchResult](t)(db.ImportOrders(ctx, []order.Order{Order("pos", "P3", day(4), Buyer(t, "pos", "card-1", "", ""), "A", 1, 100)}))
+	if res.CustomerIDs[0] != a {
+		t.Fatalf("after merge, B's card filed under %d, want %d", res.CustomerIDs[0], a)
+	}
+	if err := db.Unmerge(ctx, mid, "staff"); err != nil {
+		t.Fatal(err)
+	}
+	res = must[store.BatchResult](t)(db.ImportOrders(ctx, []order.Order{Order("pos", "P4", day(3), Buyer(t, "pos", "card-1", "", ""), "A", 1, 100)}))
+	if res.CustomerIDs[0] != b {
+		t.Fatalf("after unmerge, B's card filed under %d, want %d", res.CustomerIDs[0], b)
+	}
+	if v := view(t, db, b); v.OrderCount != 4 {
+		t.Fatalf("B orders = %d, want 4 (P1, P2, P3 through its card while merged, P4)", v.OrderCount)
+	}
+}
+
+// testRollbackLeavesNoCache checks that a failed batch teaches the cache
+// nothing: the identifiers it would have created do not exist.
+func testRollbackLeavesNoCache(t *testing.T, db *store.DB, _ *clock.Manual) {
+	good := Order("s", "1", day(2), Buyer(t, "s", "new-1", "new@example.com", ""), "A", 1, 100)
+	bad := Order("s", "2", day(2), customer.Record{}, "A", 1, 100) // no identifier: the batch fails
+	if _, err := db.ImportOrders(ctx, []order.Order{good, bad}); err == nil {
+		t.Fatal("batch with an order without a buyer succeeded")
+	}
+	if s := stats(t, db); s.Customers != 0 || s.Orders != 0 {
+		t.Fatalf("failed batch wrote %+v", s)
+	}
+	res := must[store.BatchResult](t)(db.ImportOrders(ctx, []order.Order{Order("s", "1", day(2), Buyer(t, "s", "new-1", "new@example.com", ""), "A", 1, 100)}))
+	if res.NewCustomers != 1 || res.CustomerIDs[0] == 0 {
+		t.Fatalf("after rollback = %+v", res)
+	}
+	if v := view(t, db, res.CustomerIDs[0]); len(v.Identities) != 2 {
+		t.Fatalf("identities = %+v", v.Identities)
+	}
+}

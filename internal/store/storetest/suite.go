@@ -15,12 +15,38 @@ import (
 // T0 is the fixed "now" of the suite's clock: 2026-04-01 12:00 JST.
 var T0 = time.Date(2026, 4, 1, 3, 0, 0, 0, time.UTC)
 
+// Case is one behaviour test of the store; it gets a fresh store whose
+// clock starts at T0 and does not move by itself.
+type Case struct {
+	Name string
+	Fn   func(t *testing.T, db *store.DB, c *clock.Manual)
+}
+
+// suites lists every capability's cases. A capability adds its list here
+// (one line) and keeps its cases in a file of its own.
+func suites() [][]Case {
+	return [][]Case{
+		coreCases(),
+	}
+}
+
 // Run exercises a backend: open must return a fresh, migrated store.
 func Run(t *testing.T, open Opener) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, db *store.DB, c *clock.Manual)
-	}{
+	for _, cases := range suites() {
+		for _, tc := range cases {
+			t.Run(tc.Name, func(t *testing.T) {
+				t.Parallel()
+				c := clock.NewManual(T0, true)
+				db := open(t, c)
+				tc.Fn(t, db, c)
+				CheckIntegrity(t, db)
+			})
+		}
+	}
+}
+
+func coreCases() []Case {
+	return []Case{
 		{"MigrateTwiceIsHarmless", testMigrateTwice},
 		{"ImportOrdersCreatesCustomersOrdersLinesProducts", testImportOrders},
 		{"ReimportChangesNothing", testReimportChangesNothing},
@@ -42,15 +68,8 @@ func Run(t *testing.T, open Opener) {
 		{"UsersSessionsAPIKeys", testUsersSessionsKeys},
 		{"Settings", testSettings},
 		{"HostileTextIsStoredVerbatim", testHostileText},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			c := clock.NewManual(T0, true)
-			db := open(t, c)
-			tc.fn(t, db, c)
-			CheckIntegrity(t, db)
-		})
+		{"IdentityCacheSurvivesMergesAndUnmerges", testIdentityCacheAcrossMerges},
+		{"RollbackLeavesNoCachedIdentity", testRollbackLeavesNoCache},
 	}
 }
 
@@ -60,7 +79,7 @@ func Run(t *testing.T, open Opener) {
 func CheckIntegrity(t testing.TB, db *store.DB) {
 	t.Helper()
 	ctx := context.Background()
-	for _, table := range []string{"identities", "orders", "events", "consent_records", "customer_tags", "notes", "inquiries", "messages"} {
+	for _, table := range store.CustomerTables() {
 		var n int
 		err := db.Read.QueryRowContext(ctx, `SELECT count(*) FROM `+table+` x WHERE x.customer_id IS NOT NULL AND NOT EXISTS
 			(SELECT 1 FROM customers c WHERE c.id = x.customer_id AND c.status = 'active')`).Scan(&n)
