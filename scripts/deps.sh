@@ -12,6 +12,7 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fc-list 2>/dev/null | grep -qi "noto sans cjk\|ipagothic\|ipaexgothic" || need+=(fonts-noto-cjk)
 if [ "${1:-}" = "--bench" ]; then
   command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+  [ -x /usr/bin/time ] || need+=(time)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
