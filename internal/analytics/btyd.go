@@ -189,18 +189,33 @@ func FitBGNBD(data []RFT) (BGNBD, Fit, error) {
 	toP := func(th []float64) BGNBD {
 		return BGNBD{R: math.Exp(th[0]), Alpha: math.Exp(th[1]), A: math.Exp(th[2]), B: math.Exp(th[3])}
 	}
+	// Func and Grad are asked at the same points: compute both once.
+	var lastTh [4]float64
+	var lastLL float64
+	var lastG [4]float64
+	have := false
+	eval := func(th []float64) (float64, [4]float64, bool) {
+		p := toP(th)
+		if !p.valid() {
+			return 0, [4]float64{}, false
+		}
+		if !have || [4]float64(th) != lastTh {
+			lastLL, lastG = BGNBDLogLikelihood(p, data)
+			lastTh, have = [4]float64(th), true
+		}
+		return lastLL, lastG, true
+	}
 	prob := optimize.Problem{
 		Func: func(th []float64) float64 {
-			p := toP(th)
-			if !p.valid() {
+			ll, _, ok := eval(th)
+			if !ok {
 				return math.Inf(1)
 			}
-			ll, _ := BGNBDLogLikelihood(p, data)
 			return -ll / n
 		},
 		Grad: func(grad, th []float64) {
 			p := toP(th)
-			_, g := BGNBDLogLikelihood(p, data)
+			_, g, _ := eval(th)
 			vals := [4]float64{p.R, p.Alpha, p.A, p.B}
 			for i := range grad {
 				grad[i] = -g[i] * vals[i] / n
@@ -229,8 +244,8 @@ func (p BGNBD) valid() bool {
 func minimize(prob optimize.Problem, x0 []float64) (*optimize.Result, error) {
 	settings := &optimize.Settings{
 		GradientThreshold: 1e-9,
-		Converger:         &optimize.FunctionConverge{Absolute: 1e-13, Relative: 1e-13, Iterations: 50},
-		MajorIterations:   1000,
+		Converger:         &optimize.FunctionConverge{Absolute: 1e-11, Relative: 1e-11, Iterations: 10},
+		MajorIterations:   300,
 	}
 	res, err := optimize.Minimize(prob, x0, settings, &optimize.BFGS{})
 	if err != nil && res == nil {

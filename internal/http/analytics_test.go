@@ -102,4 +102,3 @@ func TestReportsAPIServesTheStoreReportAndGuardsCSV(t *testing.T) {
 		}
 	})
 }
-
