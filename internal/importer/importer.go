@@ -170,8 +170,8 @@ func Run(ctx context.Context, sink Sink, in io.Reader, opt Options) (*Report, er
 		run.startWriter()
 	}
 	err = run.read(cr, bnd, counter, start)
-	if werr := run.stopWriter(); err == nil {
-		err = werr
+	if werr := run.stopWriter(); werr != nil {
+		err = werr // the store's own error explains why reading stopped
 	}
 	rep.Duration = time.Since(start)
 	if cerr := ew.close(); err == nil && cerr != nil {
