@@ -95,6 +95,9 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		if err := db.writeOrders(ctx, tx, orders, origins, upserts, replaceLines); err != nil {
 			return err
 		}
+		if err := db.linkOrderDeliveries(ctx, tx, r, orders, upserts, origins); err != nil {
+			return err
+		}
 		if err := db.markScoresDirty(ctx, tx, orderCustomers(orders, upserts, r)); err != nil {
 			return err
 		}
