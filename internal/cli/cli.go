@@ -62,7 +62,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the web UI and API", cmdServe},
 		{"migrate", "apply database migrations", cmdMigrate},
-		{"import", "import customers, orders, products or events from a file", cmdImport},
+		{"import", "import customers, orders, products, events, subscriptions or reviews from a file", cmdImport},
 		{"stats", "print headline counts", cmdStats},
 		{"customer", "show, search, merge and unmerge customers", cmdCustomer},
 		{"demo", "fill the database with generated demo data", cmdDemo},

@@ -225,6 +225,27 @@ func (db *DB) timeline(ctx context.Context, cid int64, opt ViewOptions) ([]custo
 				it.Detail = map[string]any{"status": status, "body": body}
 				return it, err
 			}},
+		{"review", "reviewed_at", `SELECT id, reviewed_at, title, sku, product_name, rating, body, source FROM reviews WHERE customer_id = $1 AND %s ORDER BY reviewed_at DESC, id DESC`,
+			func(r *sql.Rows) (customer.TimelineItem, error) {
+				var it customer.TimelineItem
+				var at int64
+				var sku, name, body, src string
+				var rating int
+				err := r.Scan(&it.ID, &at, &it.Title, &sku, &name, &rating, &body, &src)
+				it.At = fromMS(at)
+				it.Detail = map[string]any{"sku": sku, "product_name": name, "rating": rating, "body": body, "source": src}
+				return it, err
+			}},
+		{"survey", "submitted_at", `SELECT id, submitted_at, title, survey_id, channel FROM (SELECT r.id, r.customer_id, r.submitted_at, s.title, r.survey_id, r.channel
+			FROM survey_responses r JOIN surveys s ON s.id = r.survey_id) x WHERE customer_id = $1 AND %s ORDER BY submitted_at DESC, id DESC`,
+			func(r *sql.Rows) (customer.TimelineItem, error) {
+				var it customer.TimelineItem
+				var at, survey int64
+				err := r.Scan(&it.ID, &at, &it.Title, &survey, &it.Channel)
+				it.At = fromMS(at)
+				it.Detail = map[string]any{"survey_id": survey}
+				return it, err
+			}},
 		{"note", "created_at", `SELECT id, created_at, author, body FROM notes WHERE customer_id = $1 AND %s ORDER BY created_at DESC, id DESC`,
 			func(r *sql.Rows) (customer.TimelineItem, error) {
 				var it customer.TimelineItem

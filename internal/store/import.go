@@ -390,23 +390,9 @@ func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult,
 		origins := make([]any, len(evs))
 		custs := make([]any, len(evs))
 		for i := range evs {
-			a := &evs[i].Actor
-			strong := false
-			for _, id := range a.Identifiers {
-				strong = strong || !id.Weak
-			}
-			var cust, origin int64
-			if strong {
-				if cust, origin, err = r.resolve(ctx, a, len(evs)-i); err != nil {
-					return err
-				}
-			} else {
-				for _, id := range a.Identifiers {
-					if m := r.known[id.Key()]; m != nil {
-						cust, origin = m.CustomerID, m.OriginCustomerID
-						break
-					}
-				}
+			cust, origin, err := r.fileActor(ctx, &evs[i].Actor, len(evs)-i)
+			if err != nil {
+				return err
 			}
 			if cust != 0 {
 				custs[i], origins[i] = cust, origin

@@ -84,6 +84,7 @@ type Store interface {
 
 	AnalyticsStore
 	SubscriptionStore
+	ReviewStore
 }
 
 // BatchResult counts what one import call did.

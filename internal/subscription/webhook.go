@@ -28,15 +28,6 @@ var WebhookTypes = map[string]ChangeKind{
 	"subscription.delivered": Delivered,
 }
 
-// WebhookCustomer names the subscriber in a webhook.
-type WebhookCustomer struct {
-	ID        string `json:"id"` // the customer's id in the source
-	Email     string `json:"email"`
-	Phone     string `json:"phone"`
-	LastName  string `json:"last_name"`
-	FirstName string `json:"first_name"`
-}
-
 // WebhookDelivery is the delivery a subscription.delivered event reports.
 type WebhookDelivery struct {
 	Number      int       `json:"number"`
@@ -50,11 +41,11 @@ type WebhookDelivery struct {
 // customer, a sku or product_name, cycle, price and started_at. Fields left
 // out keep their stored values.
 type WebhookData struct {
-	SubscriptionID string           `json:"subscription_id"`
-	Customer       *WebhookCustomer `json:"customer"`
-	SKU            *string          `json:"sku"`
-	ProductName    *string          `json:"product_name"`
-	Plan           *string          `json:"plan"`
+	SubscriptionID string        `json:"subscription_id"`
+	Customer       *customer.Ref `json:"customer"`
+	SKU            *string       `json:"sku"`
+	ProductName    *string       `json:"product_name"`
+	Plan           *string       `json:"plan"`
 	// Cycle is "1 month", "30 days", "隔月" … or {"unit":"month","count":1}.
 	Cycle          json.RawMessage  `json:"cycle"`
 	Quantity       *int64           `json:"quantity"`
@@ -123,7 +114,7 @@ func ParseWebhook(source, eventID, typ string, at time.Time, data []byte) (*Upda
 		return nil, errs.FieldErrorf("data.quantity", "must be at least 1")
 	}
 	if d.Customer != nil {
-		rec, err := d.Customer.record(source)
+		rec, err := d.Customer.Record(source, "data.customer")
 		if err != nil {
 			return nil, err
 		}
@@ -172,34 +163,6 @@ func parseCycleJSON(raw json.RawMessage) (Cycle, error) {
 		return c, errs.FieldErrorf("data.cycle", "unit is day or month, count 1–730 days or 1–24 months")
 	}
 	return c, nil
-}
-
-func (wc *WebhookCustomer) record(source string) (customer.Record, error) {
-	var rec customer.Record
-	if v := strings.TrimSpace(wc.ID); v != "" {
-		rec.Identifiers = append(rec.Identifiers, identity.ExternalID(source, v))
-	}
-	if v := strings.TrimSpace(wc.Email); v != "" {
-		id, err := identity.EmailID(v)
-		if err != nil {
-			return rec, &errs.Error{Code: errs.Invalid, Field: "data.customer.email", Message: errs.Message(err)}
-		}
-		rec.Identifiers = append(rec.Identifiers, id)
-		rec.Profile.Email = id.Value
-	}
-	if v := strings.TrimSpace(wc.Phone); v != "" {
-		id, err := identity.PhoneID(v)
-		if err != nil {
-			return rec, &errs.Error{Code: errs.Invalid, Field: "data.customer.phone", Message: errs.Message(err)}
-		}
-		rec.Identifiers = append(rec.Identifiers, id)
-		rec.Profile.Phone = id.Value
-	}
-	rec.Profile.LastName, rec.Profile.FirstName = jtext.Clean(wc.LastName), jtext.Clean(wc.FirstName)
-	if rec.Empty() {
-		return rec, errs.FieldErrorf("data.customer", "name the subscriber by id, email or phone")
-	}
-	return rec, nil
 }
 
 func jsonError(field string, err error) error {
