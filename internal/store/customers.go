@@ -187,7 +187,7 @@ func (db *DB) timeline(ctx context.Context, cid int64, opt ViewOptions) ([]custo
 				it.Detail = map[string]any{"status": status, "source": src}
 				return it, err
 			}},
-		{"event", "occurred_at", `SELECT id, occurred_at, name, sku, properties, source FROM events WHERE customer_id = $1 AND %s ORDER BY occurred_at DESC, id DESC`,
+		{"event", "occurred_at", `SELECT id, occurred_at, name, sku, properties, source FROM events WHERE customer_id = $1 AND source <> 'enishi.surveys' AND %s ORDER BY occurred_at DESC, id DESC`,
 			func(r *sql.Rows) (customer.TimelineItem, error) {
 				var it customer.TimelineItem
 				var at int64

@@ -85,6 +85,8 @@ type Store interface {
 	AnalyticsStore
 	SubscriptionStore
 	ReviewStore
+	SurveyStore
+	InquiryStore
 }
 
 // BatchResult counts what one import call did.

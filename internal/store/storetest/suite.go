@@ -29,6 +29,7 @@ func suites() [][]Case {
 		coreCases(),
 		analyticsCases(),
 		subscriptionCases(),
+		vocCases(),
 	}
 }
 

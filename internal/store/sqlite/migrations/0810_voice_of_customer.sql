@@ -71,12 +71,14 @@ CREATE TABLE survey_answers (
     response_id INTEGER NOT NULL,
     survey_id   INTEGER NOT NULL,
     question_id TEXT    NOT NULL,
+    qtype       TEXT    NOT NULL,
     choice      TEXT    NOT NULL DEFAULT '',
     number      INTEGER,
     text        TEXT    NOT NULL DEFAULT '',
     PRIMARY KEY (response_id, question_id, choice)
 ) WITHOUT ROWID;
 CREATE INDEX survey_answers_question ON survey_answers (survey_id, question_id, choice);
+CREATE INDEX survey_answers_type ON survey_answers (qtype, response_id);
 
 CREATE TABLE reviews (
     id                 INTEGER PRIMARY KEY,
