@@ -34,6 +34,7 @@ func (s *Server) routesCore() {
 	})
 	s.routesCustomers()
 	s.routesAnalytics()
+	s.routesVoice()
 	s.routesAdmin()
 }
 

@@ -31,6 +31,9 @@ type Config struct {
 	Log      *slog.Logger
 	// SecureCookies marks session cookies Secure (serving over TLS).
 	SecureCookies bool
+	// PublicURL is the address customers reach enishi at (survey links in
+	// messages); empty: taken from each request.
+	PublicURL string
 }
 
 // Route describes one registered route, for documentation and the test
@@ -50,6 +53,8 @@ type Server struct {
 
 	keyTouchMu sync.Mutex
 	keyTouched map[int64]time.Time
+
+	surveys surveyLinks
 }
 
 // New builds the server and its routes.

@@ -88,7 +88,14 @@ func (e *env) seed() int64 {
 
 func TestNoRouteIsOpenByMistake(t *testing.T) {
 	e := newEnv(t, storetest.SQLite)
-	public := map[string]bool{"GET /healthz": true, "GET /readyz": true, "POST /api/v1/auth/login": true}
+	public := map[string]bool{"GET /healthz": true, "GET /readyz": true, "POST /api/v1/auth/login": true,
+		// Survey answer pages and the JS tag's survey endpoints: customers
+		// answer without a login; a signed link token (or a survey that
+		// allows anonymous answers) is the only authority, and pages check
+		// a form token and the Origin (internal/http/survey_public.go).
+		"GET /s/{token}": true, "POST /s/{token}": true, "GET /survey/{key}": true, "POST /survey/{key}": true,
+		"GET /api/v1/public/surveys/{key}": true, "POST /api/v1/public/surveys/{key}/responses": true,
+		"OPTIONS /api/v1/public/surveys/{key}/responses": true}
 	for _, r := range e.api.Routes() {
 		if r.Public {
 			if !public[r.Pattern] {

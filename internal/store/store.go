@@ -87,6 +87,7 @@ type Store interface {
 	ReviewStore
 	SurveyStore
 	InquiryStore
+	VOCSegmentStore
 }
 
 // BatchResult counts what one import call did.

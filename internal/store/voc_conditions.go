@@ -16,6 +16,13 @@ import (
 // the compiler's arg function. docs/subscriptions.md and
 // docs/voice-of-customer.md list them with their Japanese labels.
 
+// VOCSegmentStore counts customers by these conditions.
+type VOCSegmentStore interface {
+	// CountVOCSegment counts active customers meeting every condition and
+	// returns up to 100 of their ids.
+	CountVOCSegment(ctx context.Context, conds []VOCCondition) (int64, []int64, error)
+}
+
 // VOCField describes one condition field.
 type VOCField struct {
 	Name  string `json:"name"`

@@ -1,6 +1,7 @@
 package survey
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -94,4 +95,22 @@ func (s *Signer) CheckForm(link, token string, now time.Time) error {
 		return errors.New("survey: the form has expired; reload the page")
 	}
 	return nil
+}
+
+// Inviter records that a customer was sent or shown a survey.
+type Inviter interface {
+	InviteToSurvey(ctx context.Context, surveyID, customerID int64, channel string) error
+}
+
+// PagePath is the path of a customer's answer page for a link token.
+func PagePath(token string) string { return "/s/" + token }
+
+// Link returns the address of a customer's answer page (for a message's
+// merge field or a QR code) and records the invitation, which the
+// response rate counts. baseURL is enishi's public address.
+func Link(ctx context.Context, inv Inviter, sg *Signer, baseURL string, surveyID, customerID int64, channel string) (string, error) {
+	if err := inv.InviteToSurvey(ctx, surveyID, customerID, channel); err != nil {
+		return "", err
+	}
+	return strings.TrimRight(baseURL, "/") + PagePath(sg.Token(surveyID, customerID)), nil
 }

@@ -1,0 +1,338 @@
+package http_test
+
+import (
+	"encoding/csv"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/enishi-crm/enishi/internal/clock"
+	"github.com/enishi-crm/enishi/internal/customer"
+	enishihttp "github.com/enishi-crm/enishi/internal/http"
+	"github.com/enishi-crm/enishi/internal/store/storetest"
+)
+
+// page fetches or posts an answer page and returns status and body.
+func (e *env) page(method, path string, form url.Values, hdr map[string]string) (int, string) {
+	e.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, e.srv.URL+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); method == "GET" && !strings.HasPrefix(ct, "text/html") {
+		e.t.Fatalf("%s %s: content type %s", method, path, ct)
+	}
+	return resp.StatusCode, string(b)
+}
+
+var formTokenRE = regexp.MustCompile(`name="form_token" value="([^"]+)"`)
+
+const surveyJSON = `{"title":"お肌のアンケート","status":"open","thank_you":"ありがとうございました！","questions":[
+	{"id":"skin","type":"single","title":"肌質","required":true,"options":[{"value":"dry","label":"乾燥肌"},{"value":"oily","label":"脂性肌"}]},
+	{"id":"nps","type":"nps","title":"友人に勧めたいですか","low_label":"勧めない","high_label":"勧めたい"},
+	{"id":"comment","type":"text","title":"ご意見"}]}`
+
+func TestSurveyAnsweredThroughItsLinkReachesProfileSegmentAndExport(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		t.Parallel()
+		e := newEnv(t, open)
+		a := e.seed()
+		res, err := e.db.ImportCustomers(ctx, []customer.Record{storetest.Buyer(t, "shop", "", "b@example.jp", "")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := res.CustomerIDs[0]
+		marketer := e.key("campaigns:send", "reports:read", "customers:read", "pii:read")
+		code, sv := e.call(nil, "POST", "/api/v1/surveys", marketer, surveyJSON, nil)
+		if code != 201 {
+			t.Fatalf("create: %d %v", code, sv)
+		}
+		sid := int64(sv["id"].(float64))
+		if code, _ := e.call(nil, "POST", "/api/v1/surveys", e.key("reports:read"), surveyJSON, nil); code != 403 {
+			t.Errorf("create without campaigns:send: %d", code)
+		}
+		code, links := e.call(nil, "POST", "/api/v1/surveys/"+itoa(sid)+"/links", marketer, map[string]any{"customer_ids": []int64{a, b}, "channel": "email"}, nil)
+		if code != 200 {
+			t.Fatalf("links: %d %v", code, links)
+		}
+		ls := links["links"].([]any)
+		linkA := ls[0].(map[string]any)["url"].(string)
+		pathA := strings.TrimPrefix(linkA, e.srv.URL)
+		if !strings.HasPrefix(pathA, "/s/") {
+			t.Fatalf("link %s", linkA)
+		}
+
+		// The answer page: Japanese, no login, a form token.
+		code, html := e.page("GET", pathA, nil, nil)
+		if code != 200 || !strings.Contains(html, "お肌のアンケート") || !strings.Contains(html, "乾燥肌") || !strings.Contains(html, `name="viewport"`) {
+			t.Fatalf("page %d:\n%s", code, html)
+		}
+		m := formTokenRE.FindStringSubmatch(html)
+		if m == nil {
+			t.Fatalf("no form token:\n%s", html)
+		}
+		form := url.Values{"form_token": {m[1]}, "q_skin": {"dry"}, "q_nps": {"4"}, "q_comment": {"=HYPERLINK(\"http://evil\")"}}
+		// Another site's page cannot post it, nor can a form without the token.
+		if code, _ := e.page("POST", pathA, form, map[string]string{"Origin": "https://evil.example"}); code != 403 {
+			t.Errorf("cross-site post: %d", code)
+		}
+		noToken := url.Values{"q_skin": {"dry"}}
+		if code, _ := e.page("POST", pathA, noToken, nil); code != 403 {
+			t.Errorf("post without form token: %d", code)
+		}
+		missing := url.Values{"form_token": {m[1]}, "q_nps": {"4"}}
+		if code, body := e.page("POST", pathA, missing, map[string]string{"Origin": e.srv.URL}); code != 400 || !strings.Contains(body, "「肌質」にお答えください") {
+			t.Errorf("missing required answer: %d\n%s", code, body)
+		}
+		code, body := e.page("POST", pathA, form, map[string]string{"Origin": e.srv.URL})
+		if code != 200 || !strings.Contains(body, "ありがとうございました！") {
+			t.Fatalf("submit: %d\n%s", code, body)
+		}
+		// A forged or other-survey link finds nothing.
+		if code, _ := e.page("GET", pathA+"x", nil, nil); code != 404 {
+			t.Errorf("tampered link: %d", code)
+		}
+
+		// On the profile and the timeline.
+		code, prof := e.call(nil, "GET", "/api/v1/customers/"+itoa(a)+"/surveys", marketer, nil, nil)
+		rs := prof["responses"].([]any)
+		if code != 200 || len(rs) != 1 || rs[0].(map[string]any)["answers"].([]any)[0].(map[string]any)["choices"].([]any)[0] != "dry" {
+			t.Fatalf("profile responses: %d %v", code, prof)
+		}
+		_, v := e.call(nil, "GET", "/api/v1/customers/"+itoa(a), marketer, nil, nil)
+		found := false
+		for _, it := range v["timeline"].([]any) {
+			found = found || it.(map[string]any)["kind"] == "survey"
+		}
+		if !found {
+			t.Errorf("no survey on the timeline: %v", v["timeline"])
+		}
+		// In a segment count: answered skin dry, and NPS detractor.
+		cond := map[string]any{"conditions": []map[string]any{
+			{"field": "survey_answer", "survey_id": sid, "question": "skin", "value": "dry", "op": "has"},
+			{"field": "nps_category", "op": "=", "value": "detractor"}}}
+		code, cnt := e.call(nil, "POST", "/api/v1/segments/voice-preview", marketer, cond, nil)
+		if code != 200 || cnt["count"].(float64) != 1 || cnt["customer_ids"].([]any)[0].(float64) != float64(a) {
+			t.Fatalf("segment: %d %v", code, cnt)
+		}
+		// Results: one of two invited answered; the free text is masked
+		// without pii:read.
+		code, r := e.call(nil, "GET", "/api/v1/surveys/"+itoa(sid)+"/results", marketer, nil, nil)
+		if code != 200 || r["response_rate"].(float64) != 0.5 || r["reached"].(float64) != 2 {
+			t.Fatalf("results: %d %v", code, r)
+		}
+		_, r = e.call(nil, "GET", "/api/v1/surveys/"+itoa(sid)+"/results", e.key("reports:read"), nil, nil)
+		text := r["questions"].([]any)[2].(map[string]any)["texts"].([]any)[0].(map[string]any)["text"]
+		if text != "***" {
+			t.Errorf("text for a caller without pii:read: %v", text)
+		}
+		// CSV export needs customers:export and escapes formulas.
+		if code, _ := e.call(nil, "GET", "/api/v1/surveys/"+itoa(sid)+"/export", marketer, nil, nil); code != 403 {
+			t.Errorf("export without customers:export: %d", code)
+		}
+		req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/surveys/"+itoa(sid)+"/export", nil)
+		req.Header.Set("Authorization", "Bearer "+e.key("customers:export"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := csv.NewReader(resp.Body).ReadAll()
+		resp.Body.Close()
+		if err != nil || len(rows) != 2 || rows[1][2] != itoa(a) || rows[1][4] != "乾燥肌" || rows[1][6] != `'=HYPERLINK("http://evil")` {
+			t.Fatalf("export: %v %v", rows, err)
+		}
+	})
+}
+
+func TestSurveyJSONEndpointsForTheTag(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		t.Parallel()
+		e := newEnv(t, open)
+		a := e.seed()
+		marketer := e.key("campaigns:send", "reports:read")
+		_, sv := e.call(nil, "POST", "/api/v1/surveys", marketer, surveyJSON, nil)
+		sid, key := int64(sv["id"].(float64)), sv["public_key"].(string)
+		_, links := e.call(nil, "POST", "/api/v1/surveys/"+itoa(sid)+"/links", marketer, map[string]any{"customer_ids": []int64{a}}, nil)
+		token := strings.TrimPrefix(links["links"].([]any)[0].(map[string]any)["url"].(string), e.srv.URL+"/s/")
+		// Without a token a survey that takes no anonymous answers stays hidden.
+		if code, _ := e.call(nil, "GET", "/api/v1/public/surveys/"+key, "", nil, nil); code != 404 {
+			t.Errorf("anonymous view: %d", code)
+		}
+		code, got := e.call(nil, "GET", "/api/v1/public/surveys/"+key+"?token="+url.QueryEscape(token), "", nil, nil)
+		if code != 200 || got["title"] != "お肌のアンケート" || got["accepting"] != true {
+			t.Fatalf("view: %d %v", code, got)
+		}
+		body := `{"token":"` + token + `","answers":{"skin":["oily"],"nps":["10"]}}`
+		code, got = e.call(nil, "POST", "/api/v1/public/surveys/"+key+"/responses", "", body, map[string]string{"Content-Type": "text/plain"})
+		if code != 200 || got["ok"] != true {
+			t.Fatalf("answer: %d %v", code, got)
+		}
+		if code, _ := e.call(nil, "POST", "/api/v1/public/surveys/"+key+"/responses", "", `{"answers":{"skin":["dry"]}}`, nil); code != 403 {
+			t.Errorf("anonymous answer to a survey that takes none: %d", code)
+		}
+		if code, _ := e.call(nil, "POST", "/api/v1/public/surveys/"+key+"/responses", "", `{"token":"forged.x","answers":{"skin":["dry"]}}`, nil); code != 401 {
+			t.Errorf("forged token: %d", code)
+		}
+		req, _ := http.NewRequest("OPTIONS", e.srv.URL+"/api/v1/public/surveys/"+key+"/responses", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("preflight: %d %v", resp.StatusCode, resp.Header)
+		}
+		rs, err := e.db.CustomerSurveyResponses(ctx, a)
+		if err != nil || len(rs) != 1 || rs[0].Channel != "onsite" {
+			t.Errorf("stored: %+v %v", rs, err)
+		}
+	})
+}
+
+func TestSubscriptionEventsAndTriggersOnTheDevClock(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		t.Parallel()
+		c := clock.NewManual(storetest.T0, true)
+		db := open(t, c)
+		api := enishihttp.New(enishihttp.Config{Store: db, Clock: c, DevClock: c})
+		srv := httptest.NewServer(api)
+		t.Cleanup(srv.Close)
+		e := &env{t: t, db: db, srv: srv, api: api}
+		importer := e.key("imports:write")
+		reader := e.key("customers:read", "reports:read")
+		admin := e.key("settings:write")
+		created := `{"source":"cart","id":"evt-1","type":"subscription.created","created_at":"2026-04-01T12:00:00+09:00","data":{
+			"subscription_id":"S-1","customer":{"email":"teiki@example.jp"},"sku":"SP-001","product_name":"乳酸菌サプリ","cycle":"1ヶ月",
+			"price":2916,"started_at":"2026-03-08T10:00:00+09:00","next_delivery_at":"2026-04-08T10:00:00+09:00","deliveries":1}}`
+		for i := 0; i < 2; i++ { // a retry of the same event changes nothing
+			code, res := e.call(nil, "POST", "/api/v1/subscriptions/events", importer, created, nil)
+			if code != 200 || (i == 0 && res["inserted"].(float64) != 1) || (i == 1 && res["unchanged"].(float64) != 1) {
+				t.Fatalf("event %d: %d %v", i, code, res)
+			}
+		}
+		if code, res := e.call(nil, "POST", "/api/v1/subscriptions/events", importer, strings.Replace(created, `"1ヶ月"`, `"sometimes"`, 1), nil); code != 400 || res["error"].(map[string]any)["field"] != "data.cycle" {
+			t.Errorf("bad cycle: %d %v", code, res)
+		}
+		due := func() []any {
+			t.Helper()
+			code, res := e.call(nil, "GET", "/api/v1/subscriptions/due?days=3", reader, nil, nil)
+			if code != 200 {
+				t.Fatalf("due: %d %v", code, res)
+			}
+			return res["subscriptions"].([]any)
+		}
+		if n := len(due()); n != 0 {
+			t.Errorf("due 3 days before 4/8 at 4/1: %d", n)
+		}
+		// Move the dev clock four days: 4/5 is three days before 4/8.
+		if code, _ := e.call(nil, "POST", "/api/v1/dev/clock", admin, map[string]string{"advance": "96h"}, nil); code != 200 {
+			t.Fatalf("dev clock: %d", code)
+		}
+		if got := due(); len(got) != 1 || got[0].(map[string]any)["external_id"] != "S-1" {
+			t.Errorf("due at 4/5: %v", got)
+		}
+		cancel := `{"source":"cart","id":"evt-2","type":"subscription.cancelled","created_at":"2026-04-05T12:00:00+09:00","data":{"subscription_id":"S-1","cancel_reason":"商品が余っている"}}`
+		if code, _ := e.call(nil, "POST", "/api/v1/subscriptions/events", importer, cancel, nil); code != 200 {
+			t.Fatalf("cancel: %d", code)
+		}
+		if n := len(due()); n != 0 {
+			t.Errorf("a cancelled contract is due: %d", n)
+		}
+		e.call(nil, "POST", "/api/v1/dev/clock", admin, map[string]string{"advance": "168h"}, nil)
+		code, res := e.call(nil, "GET", "/api/v1/subscriptions/cancelled?days_ago=7", reader, nil, nil)
+		if code != 200 || res["count"].(float64) != 1 {
+			t.Errorf("cancelled 7 days ago: %d %v", code, res)
+		}
+		code, res = e.call(nil, "GET", "/api/v1/reports/subscription-cancellations?from=2026-04-01", reader, nil, nil)
+		if code != 200 || res["cancellations"].(float64) != 1 || res["reasons"].([]any)[0].(map[string]any)["reason"] != "商品が余っている" {
+			t.Errorf("cancellation report: %d %v", code, res)
+		}
+		code, res = e.call(nil, "GET", "/api/v1/reports/subscription-retention?by=product", reader, nil, nil)
+		if code != 200 || res["total"].(map[string]any)["subscriptions"].(float64) != 1 || res["by"] != "product" {
+			t.Errorf("retention report: %d %v", code, res)
+		}
+		if code, _ := e.call(nil, "GET", "/api/v1/reports/subscription-retention?by=colour", reader, nil, nil); code != 400 {
+			t.Errorf("bad by: %d", code)
+		}
+		if code, _ := e.call(nil, "GET", "/api/v1/reports/subscription-mrr?from=2026-01", reader, nil, nil); code != 200 {
+			t.Errorf("mrr: %d", code)
+		}
+		if code, _ := e.call(nil, "GET", "/api/v1/subscriptions/due", reader, nil, nil); code != 400 {
+			t.Errorf("due without days: %d", code)
+		}
+	})
+}
+
+func TestInquiryDeskAPI(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		t.Parallel()
+		e := newEnv(t, open)
+		id := e.seed()
+		qid, err := e.db.AddInquiry(ctx, customer.Inquiry{CustomerID: id, Channel: "line", Subject: "解約について", Body: "電話番号は090-1234-5678です"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		support := e.key("customers:read", "customers:write", "pii:read")
+		analyst := e.key("customers:read")
+		path := "/api/v1/inquiries/" + itoa(qid)
+		if code, _ := e.call(nil, "PUT", path+"/tags", support, map[string]any{"tags": []string{"解約相談"}}, nil); code != 200 {
+			t.Fatalf("tags: %d", code)
+		}
+		if code, res := e.call(nil, "PATCH", path, support, map[string]any{"assignee": "cs@example.jp"}, nil); code != 200 || res["assignee"] != "cs@example.jp" {
+			t.Fatalf("assign: %d %v", code, res)
+		}
+		if code, _ := e.call(nil, "POST", path+"/replies", support, map[string]any{"body": "ご連絡ありがとうございます。", "channel": "line"}, nil); code != 201 {
+			t.Fatalf("reply: %d", code)
+		}
+		code, res := e.call(nil, "GET", "/api/v1/inquiries?status=unresolved&tag=解約相談", analyst, nil, nil)
+		list := res["inquiries"].([]any)
+		if code != 200 || len(list) != 1 {
+			t.Fatalf("list: %d %v", code, res)
+		}
+		got := list[0].(map[string]any)
+		if got["status"] != "pending" || got["body"] != "***" || strings.Contains(got["customer_name"].(string), "太郎") {
+			t.Errorf("masked list row %v", got)
+		}
+		_, res = e.call(nil, "GET", path, support, nil, nil)
+		if res["body"] != "電話番号は090-1234-5678です" || len(res["replies"].([]any)) != 1 {
+			t.Errorf("detail %v", res)
+		}
+		if code, _ := e.call(nil, "PATCH", path, analyst, map[string]any{"status": "closed"}, nil); code != 403 {
+			t.Errorf("close without customers:write: %d", code)
+		}
+		if code, res := e.call(nil, "PATCH", path, support, map[string]any{"status": "solved"}, nil); code != 400 || res["error"].(map[string]any)["field"] != "status" {
+			t.Errorf("bad status: %d %v", code, res)
+		}
+		_, res = e.call(nil, "GET", "/api/v1/inquiries/settings", analyst, nil, nil)
+		if res["exclude_from_campaigns"] != true {
+			t.Errorf("default settings %v", res)
+		}
+		ex, err := e.db.ExcludedFromCampaigns(ctx, []int64{id})
+		if err != nil || !ex[id] {
+			t.Errorf("excluded %v %v", ex, err)
+		}
+		if code, _ := e.call(nil, "PATCH", path, support, map[string]any{"status": "closed"}, nil); code != 200 {
+			t.Errorf("close: %d", code)
+		}
+		if ex, _ := e.db.ExcludedFromCampaigns(ctx, []int64{id}); ex[id] {
+			t.Error("still excluded after closing")
+		}
+	})
+}
