@@ -71,6 +71,10 @@ func commands() []command {
 		{"settings", "read and change settings", cmdSettings},
 		{"report", "analytics reports: rfm, cpm, decile, cohort, kpi, basket, predict …", cmdReport},
 		{"scores", "refresh stored customer scores; show a customer's scores and recommendations", cmdScores},
+		{"subscriptions", "定期購入: list and show contracts, trigger queries, cancellation risk, apply events", cmdSubscriptions},
+		{"survey", "アンケート: create, open and close surveys, results, CSV export, customers' links", cmdSurvey},
+		{"inquiry", "問い合わせ: list, assign, reply to and tag inquiries; campaign exclusion setting", cmdInquiry},
+		{"reviews", "レビュー: list product reviews", cmdReviews},
 	}
 }
 
@@ -126,7 +130,7 @@ var Version = "dev"
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "enishi — CRM for Japanese EC and D2C shops\n\nUsage: enishi COMMAND [flags] [args]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun `enishi COMMAND -h` for a command's flags. Database: --db PATH (SQLite, default ./enishi.db)\nor --database-url postgres://… (also ENISHI_DB, ENISHI_DATABASE_URL). Docs: docs/cli.md")
 }

@@ -29,6 +29,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	devClock := fs.Bool("dev-clock", false, "let POST /api/v1/dev/clock move time forward (tests and demos only)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
 	tlsKey := fs.String("tls-key", "", "TLS key file")
+	publicURL := fs.String("public-url", envOr(env, "ENISHI_PUBLIC_URL", ""), "address customers reach enishi at, for survey links (env ENISHI_PUBLIC_URL; default: each request's host)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -56,7 +57,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != ""})
+	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != "", PublicURL: *publicURL})
 	mountUI(api)
 
 	ln, err := net.Listen("tcp", *addr)
@@ -77,6 +78,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		env.Ready(ln.Addr().String())
 	}
 	go maintainAnalytics(ctx, env, st)
+	go maintainSubscriptionRisk(ctx, env, st, c)
 	errc := make(chan error, 1)
 	go func() {
 		if *tlsCert != "" {
