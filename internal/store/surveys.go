@@ -62,6 +62,9 @@ type SurveySubmission struct {
 	AnonymousID string
 	Channel     string // link | onsite | staff …
 	Answers     map[string][]string
+	// SubmittedAt is when the answers were given, for imported responses
+	// (default now; never later than now).
+	SubmittedAt time.Time
 }
 
 // SurveyResponse is a stored response.
@@ -224,6 +227,9 @@ func (db *DB) SubmitSurveyResponse(ctx context.Context, sub SurveySubmission) (i
 		now := db.Clock.Now()
 		if !s.Accepting(now) {
 			return errs.Errorf(errs.Conflict, "survey %d is not taking answers (status %s)", s.ID, s.Status)
+		}
+		if !sub.SubmittedAt.IsZero() && sub.SubmittedAt.Before(now) {
+			now = sub.SubmittedAt
 		}
 		answers, err := s.Check(sub.Answers)
 		if err != nil {

@@ -138,62 +138,18 @@ func testSubscriptionSnapshotRetention(t *testing.T, db *store.DB, _ *clock.Manu
 	}
 }
 
-// applyActions applies the book's live feed up to until, each contract's
-// updates and delivery orders in its own time order. To keep transactions
-// few it applies them in layers: layer n holds each contract's n-th run of
-// consecutive updates (or orders), so a contract's history is never
-// reordered while different contracts share transactions.
+// applyActions applies the book's live feed up to until (book.Feed), with
+// the clock at the last action.
 func applyActions(t *testing.T, db *store.DB, c *clock.Manual, acts []book.Action, until time.Time) {
 	t.Helper()
-	type run struct {
-		ups  []subscription.Update
-		ords []order.Order
-	}
-	runs := map[string][]*run{}
-	var keys []string
-	last := until
-	for _, a := range acts {
-		if !a.At.Before(until) {
+	for i := len(acts) - 1; i >= 0; i-- {
+		if acts[i].At.Before(until) {
+			c.Set(acts[i].At)
 			break
 		}
-		last = a.At
-		key := ""
-		if a.Order != nil {
-			key = a.Order.SubscriptionID
-		} else {
-			key = a.Update.ExternalID
-		}
-		rs, ok := runs[key]
-		if !ok {
-			keys = append(keys, key)
-		}
-		isOrder := a.Order != nil
-		if len(rs) == 0 || (len(rs[len(rs)-1].ords) > 0) != isOrder {
-			rs = append(rs, &run{})
-			runs[key] = rs
-		}
-		r := rs[len(rs)-1]
-		if isOrder {
-			r.ords = append(r.ords, *a.Order)
-		} else {
-			r.ups = append(r.ups, *a.Update)
-		}
 	}
-	c.Set(last)
-	for layer := 0; ; layer++ {
-		var ups []subscription.Update
-		var ords []order.Order
-		for _, key := range keys {
-			if rs := runs[key]; layer < len(rs) {
-				ups = append(ups, rs[layer].ups...)
-				ords = append(ords, rs[layer].ords...)
-			}
-		}
-		if len(ups) == 0 && len(ords) == 0 {
-			return
-		}
-		importInBatches(t, ups, 1000, func(us []subscription.Update) (store.BatchResult, error) { return db.ImportSubscriptions(ctx, us) })
-		importInBatches(t, ords, 1000, func(os []order.Order) (store.BatchResult, error) { return db.ImportOrders(ctx, os) })
+	if _, err := book.Feed(ctx, db, acts, until); err != nil {
+		t.Fatal(err)
 	}
 }
 

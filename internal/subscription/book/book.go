@@ -8,6 +8,7 @@
 package book
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -17,6 +18,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/identity"
 	"github.com/enishi-crm/enishi/internal/order"
+	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/subscription"
 )
 
@@ -60,9 +62,11 @@ type Options struct {
 	Offers     []Offer // default DefaultOffers
 	// Buyer names subscriber i; default an e-mail address per subscriber.
 	Buyer func(i int) customer.Record
-	// FirstOrderFree makes the first delivery's order total 0 for offers
-	// whose plan starts with 初回 (the shop gives it away).
+	// FirstOrderFree makes the first delivery cost ¥980 for offers whose
+	// plan starts with 初回 (初回限定).
 	FirstOrderFree bool
+	// IDPrefix starts the contracts' numbers (default "T").
+	IDPrefix string
 }
 
 // Contract is one generated contract and everything that happened to it.
@@ -100,6 +104,9 @@ type Book struct {
 	End       time.Time
 	Contracts []Contract
 	firstFree bool
+	offers    []Offer
+	weights   []float64
+	prefix    string
 }
 
 // hazard is the chance that a subscriber who received delivery k cancels
@@ -129,33 +136,53 @@ const (
 
 // Generate simulates the book.
 func Generate(opt Options) *Book {
+	b := New(opt)
+	span := opt.End.Sub(opt.Start)
+	for i := 0; i < opt.Subscribers; i++ {
+		r := rand.New(rand.NewPCG(uint64(opt.Seed), uint64(i)+1))
+		var buyer customer.Record
+		if opt.Buyer != nil {
+			buyer = opt.Buyer(i)
+		} else {
+			email := fmt.Sprintf("teiki%d@example.jp", i+1)
+			buyer = customer.Record{Identifiers: []identity.Identifier{{Kind: identity.Email, Value: email}}, Profile: customer.Profile{Email: email}}
+		}
+		b.Add(r, i, buyer, opt.Start.Add(time.Duration(r.Float64()*float64(span))))
+	}
+	return b
+}
+
+// New returns an empty book for opt's offers, source and end.
+func New(opt Options) *Book {
 	if opt.Source == "" {
 		opt.Source = "shopify"
 	}
 	if len(opt.Offers) == 0 {
 		opt.Offers = DefaultOffers
 	}
-	weights := make([]float64, len(opt.Offers))
-	for i, o := range opt.Offers {
-		weights[i] = o.Weight
+	if opt.IDPrefix == "" {
+		opt.IDPrefix = "T"
 	}
-	b := &Book{Source: opt.Source, End: opt.End.UTC(), Contracts: make([]Contract, 0, opt.Subscribers), firstFree: opt.FirstOrderFree}
-	span := opt.End.Sub(opt.Start)
-	for i := 0; i < opt.Subscribers; i++ {
-		r := rand.New(rand.NewPCG(uint64(opt.Seed), uint64(i)+1))
-		c := Contract{ExternalID: fmt.Sprintf("T%07d", i+1)}
-		c.Offer = &opt.Offers[pick(r, weights)]
-		if opt.Buyer != nil {
-			c.Buyer = opt.Buyer(i)
-		} else {
-			email := fmt.Sprintf("teiki%d@example.jp", i+1)
-			c.Buyer = customer.Record{Identifiers: []identity.Identifier{{Kind: identity.Email, Value: email}}, Profile: customer.Profile{Email: email}}
-		}
-		c.Started = atTen(r, opt.Start.Add(time.Duration(r.Float64()*float64(span))))
-		b.simulate(r, &c)
-		b.Contracts = append(b.Contracts, c)
+	b := &Book{Source: opt.Source, End: opt.End.UTC(), Contracts: make([]Contract, 0, opt.Subscribers), firstFree: opt.FirstOrderFree,
+		offers: opt.Offers, prefix: opt.IDPrefix}
+	for _, o := range opt.Offers {
+		b.weights = append(b.weights, o.Weight)
 	}
 	return b
+}
+
+// Add simulates contract i of a subscriber who started around started
+// (moved to that day's delivery hour), drawing from r.
+func (b *Book) Add(r *rand.Rand, i int, buyer customer.Record, started time.Time) *Contract {
+	c := Contract{ExternalID: fmt.Sprintf("%s%07d", b.prefix, i+1), Buyer: buyer}
+	c.Offer = &b.offers[pick(r, b.weights)]
+	c.Started = atTen(r, started)
+	if !c.Started.Before(b.End) {
+		c.Started = b.End.Add(-time.Hour)
+	}
+	b.simulate(r, &c)
+	b.Contracts = append(b.Contracts, c)
+	return &b.Contracts[len(b.Contracts)-1]
 }
 
 func pick(r *rand.Rand, w []float64) int {
@@ -337,17 +364,18 @@ type Action struct {
 // cancellations.
 func (b *Book) Actions() []Action {
 	var out []Action
+	var c *Contract
 	ev := 0
 	add := func(at time.Time, u *subscription.Update, o *order.Order) {
 		if u != nil {
 			ev++
-			u.EventID = fmt.Sprintf("evt-%d", ev)
+			u.EventID = fmt.Sprintf("%s-evt-%d", c.ExternalID, ev) // unique per source, like a cart's event ids
 			u.At = at
 		}
 		out = append(out, Action{At: at, Update: u, Order: o})
 	}
 	for i := range b.Contracts {
-		c := &b.Contracts[i]
+		c, ev = &b.Contracts[i], 0
 		u := b.base(c)
 		u.Kind = subscription.Created
 		add(c.Started, &u, nil)
@@ -439,4 +467,94 @@ func (b *Book) LiveAt(t time.Time) (live, paused int64) {
 		}
 	}
 	return live, paused
+}
+
+// Writer receives the live feed; store.Store is one.
+type Writer interface {
+	ImportSubscriptions(ctx context.Context, ups []subscription.Update) (store.BatchResult, error)
+	ImportOrders(ctx context.Context, orders []order.Order) (store.BatchResult, error)
+}
+
+// Feed writes the actions before until, each contract's updates and
+// delivery orders in its own time order. To keep transactions few it
+// writes them in layers: layer n holds each contract's n-th run of
+// consecutive updates (or orders), so no contract's history is reordered
+// while different contracts share transactions. It returns the sum of the
+// writes' results.
+func Feed(ctx context.Context, w Writer, acts []Action, until time.Time) (store.BatchResult, error) {
+	type run struct {
+		ups  []subscription.Update
+		ords []order.Order
+	}
+	runs := map[string][]*run{}
+	var keys []string
+	for _, a := range acts {
+		if !a.At.Before(until) {
+			break
+		}
+		key := ""
+		if a.Order != nil {
+			key = a.Order.SubscriptionID
+		} else {
+			key = a.Update.ExternalID
+		}
+		rs, ok := runs[key]
+		if !ok {
+			keys = append(keys, key)
+		}
+		isOrder := a.Order != nil
+		if len(rs) == 0 || (len(rs[len(rs)-1].ords) > 0) != isOrder {
+			rs = append(rs, &run{})
+			runs[key] = rs
+		}
+		r := rs[len(rs)-1]
+		if isOrder {
+			r.ords = append(r.ords, *a.Order)
+		} else {
+			r.ups = append(r.ups, *a.Update)
+		}
+	}
+	var sum store.BatchResult
+	for layer := 0; ; layer++ {
+		var ups []subscription.Update
+		var ords []order.Order
+		for _, key := range keys {
+			if rs := runs[key]; layer < len(rs) {
+				ups = append(ups, rs[layer].ups...)
+				ords = append(ords, rs[layer].ords...)
+			}
+		}
+		if len(ups) == 0 && len(ords) == 0 {
+			return sum, nil
+		}
+		for lo := 0; lo < len(ups); lo += 1000 {
+			res, err := w.ImportSubscriptions(ctx, ups[lo:min(lo+1000, len(ups))])
+			if err != nil {
+				return sum, fmt.Errorf("write subscriptions: %w", err)
+			}
+			sum.Add(res)
+		}
+		for lo := 0; lo < len(ords); lo += 1000 {
+			res, err := w.ImportOrders(ctx, ords[lo:min(lo+1000, len(ords))])
+			if err != nil {
+				return sum, fmt.Errorf("write delivery orders: %w", err)
+			}
+			sum.Add(res)
+		}
+	}
+}
+
+// Events counts the timeline events the store records for the book's
+// history: the start, each delivery, skip, pause and resume, and the
+// cancellation.
+func (b *Book) Events() int {
+	n := 0
+	for i := range b.Contracts {
+		c := &b.Contracts[i]
+		n += 1 + len(c.Deliveries) + len(c.Skips) + len(c.Pauses) + len(c.Resumes)
+		if !c.Cancelled.IsZero() {
+			n++
+		}
+	}
+	return n
 }
