@@ -274,16 +274,16 @@ type Compiled struct {
 }
 
 type compiledVariant struct {
-	v                                         *Variant
+	v                                        *Variant
 	subject, preheader, html, text, url, img *liquid.Template
-	line                                      []compiledLINE
-	payload                                   *jsonTemplate
+	line                                     []compiledLINE
+	payload                                  *jsonTemplate
 }
 
 type compiledLINE struct {
-	m                                 LINEMessage
+	m                                LINEMessage
 	text, original, preview, altText *liquid.Template
-	contents                          *jsonTemplate
+	contents                         *jsonTemplate
 }
 
 // Compile parses every variant of t. Errors name the variant and field.
