@@ -271,3 +271,28 @@ type Store interface {
 func invalid(field, format string, args ...any) error {
 	return errs.FieldErrorf(field, format, args...)
 }
+
+// OnsiteCampaign shows an on-site message (popup) to the site's visitors:
+// all of them, identified ones (optionally in a segment) or anonymous ones.
+type OnsiteCampaign struct {
+	ID         int64      `json:"id"`
+	Name       string     `json:"name"`
+	TemplateID int64      `json:"template_id"`
+	Audience   string     `json:"audience"` // all | identified | anonymous
+	SegmentID  int64      `json:"segment_id,omitempty"`
+	Active     bool       `json:"active"`
+	StartsAt   *time.Time `json:"starts_at,omitempty"`
+	EndsAt     *time.Time `json:"ends_at,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+}
+
+// Attribution is the message an order is credited to.
+type Attribution struct {
+	OrderID   int64     `json:"order_id"`
+	MessageID int64     `json:"message_id"`
+	Touch     string    `json:"touch"` // click | open
+	TouchedAt time.Time `json:"touched_at"`
+	Source    string    `json:"source"`
+	Channel   string    `json:"channel"`
+}

@@ -110,7 +110,7 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 	}
 	r.committed()
 	db.noteWrites(ctx, res.Inserted+res.Updated+res.NewCustomers)
-	return res, nil
+	return res, db.attributeOrders(ctx, orders)
 }
 
 func (db *DB) existingOrders(ctx context.Context, tx *Tx, orders []order.Order) (map[string]existingOrder, error) {
