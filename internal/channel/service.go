@@ -150,7 +150,9 @@ func (s *Service) Signer() *tracking.Signer { return s.signer }
 func (s *Service) HasSender(ch message.Channel) bool { _, ok := s.senders[ch]; return ok }
 
 // Settings loads the channel settings.
-func (s *Service) Settings(ctx context.Context) (*Settings, error) { return LoadSettings(ctx, s.cfg.Store) }
+func (s *Service) Settings(ctx context.Context) (*Settings, error) {
+	return LoadSettings(ctx, s.cfg.Store)
+}
 
 // SaveSettings validates and stores settings.
 func (s *Service) SaveSettings(ctx context.Context, set *Settings) error {
