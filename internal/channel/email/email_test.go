@@ -13,8 +13,8 @@ import (
 
 	"github.com/emersion/go-msgauth/dkim"
 
-	"github.com/enishi-crm/enishi/internal/message"
 	fakesmtp "github.com/enishi-crm/enishi/internal/fake/smtp"
+	"github.com/enishi-crm/enishi/internal/message"
 )
 
 var ctx = context.Background()
