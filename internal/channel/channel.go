@@ -265,6 +265,10 @@ type Store interface {
 	SetSetting(ctx context.Context, key, value string) error
 
 	SendStats(ctx context.Context, sourcePrefix string) ([]SourceStats, error)
+
+	CustomerByAnonymousID(ctx context.Context, anonymousID string) (int64, error)
+	PendingOnsite(ctx context.Context, customerID int64, limit int) ([]Record, error)
+	OnsiteCampaigns(ctx context.Context, activeAt time.Time) ([]OnsiteCampaign, error)
 }
 
 // invalid is a field error for a bad Outgoing.

@@ -55,13 +55,30 @@ type Config struct {
 	// ImmediateRetries is how many times a transient failure is retried at
 	// once (with backoff) before the send is scheduled for later (default 2).
 	ImmediateRetries int
+	// Segments answers segment membership (on-site campaigns, audiences);
+	// nil until the segments capability is wired in.
+	Segments Segments
+	// Audiences uploads LINE audiences; nil without LINE.
+	Audiences AudienceUploader
+}
+
+// Segments is the seam to the segments capability.
+type Segments interface {
+	InSegment(ctx context.Context, segmentID, customerID int64) (bool, error)
+	Members(ctx context.Context, segmentID int64) ([]int64, error)
+}
+
+// AudienceUploader creates a LINE audience from user ids (line.Client).
+type AudienceUploader interface {
+	CreateAudience(ctx context.Context, description string, userIDs []string) (int64, error)
 }
 
 // Service sends messages and handles what comes back.
 type Service struct {
 	cfg     Config
-	senders map[message.Channel]message.Sender
 	signer  *tracking.Signer
+	smu     sync.RWMutex
+	senders map[message.Channel]message.Sender
 
 	mu        sync.Mutex
 	templates map[int64]*cachedTemplate
@@ -147,7 +164,25 @@ func (s *Service) linkKey(ctx context.Context) ([]byte, error) {
 func (s *Service) Signer() *tracking.Signer { return s.signer }
 
 // HasSender reports whether a channel can send.
-func (s *Service) HasSender(ch message.Channel) bool { _, ok := s.senders[ch]; return ok }
+func (s *Service) HasSender(ch message.Channel) bool { _, ok := s.sender(ch); return ok }
+
+func (s *Service) sender(ch message.Channel) (message.Sender, bool) {
+	s.smu.RLock()
+	defer s.smu.RUnlock()
+	snd, ok := s.senders[ch]
+	return snd, ok
+}
+
+// SetSenders replaces the senders (after the settings changed).
+func (s *Service) SetSenders(senders []message.Sender, audiences AudienceUploader) {
+	m := map[message.Channel]message.Sender{}
+	for _, snd := range senders {
+		m[snd.Channel()] = snd
+	}
+	s.smu.Lock()
+	s.senders, s.cfg.Audiences = m, audiences
+	s.smu.Unlock()
+}
 
 // Settings loads the channel settings.
 func (s *Service) Settings(ctx context.Context) (*Settings, error) {
@@ -400,7 +435,7 @@ func (s *Service) prepare(ctx context.Context, set *Settings, jobs []*job, now t
 			j.upd.Address = j.rendered.To
 			continue
 		}
-		if _, ok := s.senders[j.o.Channel]; !ok {
+		if _, ok := s.sender(j.o.Channel); !ok {
 			j.block(ReasonNotConfigred, now)
 			continue
 		}
@@ -615,7 +650,7 @@ func utmCampaign(source string) string {
 
 // deliver sends a channel's prepared jobs within its rate limit.
 func (s *Service) deliver(ctx context.Context, set *Settings, ch message.Channel, jobs []*job) {
-	snd := s.senders[ch]
+	snd, _ := s.sender(ch)
 	now := s.cfg.Clock.Now()
 	if err := s.wait(ctx, set, ch, len(jobs)); err != nil {
 		for _, j := range jobs {
@@ -868,7 +903,7 @@ func (s *Service) Preview(ctx context.Context, templateID, customerID int64, ch 
 // as a send to the customer, carries no tracking, and its subject is
 // marked [テスト].
 func (s *Service) TestSend(ctx context.Context, templateID, customerID int64, ch message.Channel, to string) (message.Result, error) {
-	snd, ok := s.senders[ch]
+	snd, ok := s.sender(ch)
 	if !ok {
 		return message.Result{}, errs.Errorf(errs.Invalid, "the %s channel is not configured", ch)
 	}

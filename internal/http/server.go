@@ -16,7 +16,10 @@ import (
 	"time"
 
 	"github.com/enishi-crm/enishi/internal/auth"
+	"github.com/enishi-crm/enishi/internal/channel"
+	"github.com/enishi-crm/enishi/internal/channel/email"
 	"github.com/enishi-crm/enishi/internal/clock"
+	"github.com/enishi-crm/enishi/internal/content"
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/store"
 )
@@ -31,6 +34,21 @@ type Config struct {
 	Log      *slog.Logger
 	// SecureCookies marks session cookies Secure (serving over TLS).
 	SecureCookies bool
+
+	// Channels sends messages and handles unsubscribes, tracking and
+	// provider callbacks; nil leaves those routes answering 503.
+	Channels *channel.Service
+	// ReloadChannels rebuilds the senders after the settings changed.
+	ReloadChannels func(ctx context.Context) error
+	// Secrets gives provider secrets (Twilio auth token for callback
+	// signatures, the DKIM key for DNS records).
+	Secrets channel.Secrets
+	// Resolver reads DNS for the e-mail domain check (default: the system's).
+	Resolver email.Resolver
+	// LINEQuota reads the LINE quota; nil without LINE.
+	LINEQuota func(ctx context.Context) (any, error)
+	// Segments answers segment membership (DM export, LINE audiences).
+	Segments channel.Segments
 }
 
 // Route describes one registered route, for documentation and the test
@@ -44,6 +62,7 @@ type Route struct {
 // Server is the HTTP handler of enishi.
 type Server struct {
 	cfg    Config
+	engine *content.Engine
 	mux    *http.ServeMux
 	routes []Route
 	limits *loginLimiter
@@ -60,7 +79,7 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLoginLimiter(), keyTouched: map[int64]time.Time{}}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLoginLimiter(), keyTouched: map[int64]time.Time{}, engine: content.NewEngine()}
 	s.routesCore()
 	return s
 }

@@ -76,7 +76,9 @@ type twilioError struct {
 	Status   int    `json:"status"`
 }
 
-func (e *twilioError) Error() string { return fmt.Sprintf("twilio %d (code %d): %s", e.Status, e.Code, e.Message) }
+func (e *twilioError) Error() string {
+	return fmt.Sprintf("twilio %d (code %d): %s", e.Status, e.Code, e.Message)
+}
 
 // SendSMS implements Provider.
 func (t *Twilio) SendSMS(ctx context.Context, to, body string) (string, error) {
