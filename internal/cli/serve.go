@@ -56,7 +56,21 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != ""})
+	chans, err := startChannels(ctx, env, st, c)
+	if err != nil {
+		return err
+	}
+	defer chans.close()
+	workCtx, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	go chans.svc.Work(workCtx, 30*time.Second)
+	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != "",
+		Channels: chans.svc, ReloadChannels: chans.reload, Secrets: secretsFor(env), LINEQuota: func(ctx context.Context) (any, error) {
+			if chans.set == nil || chans.set.LINE == nil {
+				return nil, errs.Errorf(errs.Unavailable, "LINE is not configured")
+			}
+			return chans.set.LINE.Quota(ctx)
+		}})
 	mountUI(api)
 
 	ln, err := net.Listen("tcp", *addr)
