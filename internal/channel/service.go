@@ -268,14 +268,15 @@ func knownChannel(ch message.Channel) bool {
 
 // job is one message in flight through a batch.
 type job struct {
-	i        int
-	o        message.Outgoing
-	claim    Claimed
-	rendered message.Rendered
-	blocked  string
-	err      error
-	result   message.Result
-	upd      Update
+	i         int
+	o         message.Outgoing
+	recipient *Recipient
+	claim     Claimed
+	rendered  message.Rendered
+	blocked   string
+	err       error
+	result    message.Result
+	upd       Update
 }
 
 // SendBatch sends many messages: one transaction records them all, the
@@ -445,9 +446,8 @@ func (s *Service) prepare(ctx context.Context, set *Settings, jobs []*job, now t
 				continue
 			}
 		}
-		if err := s.render(ctx, set, j, r, now); err != nil {
-			j.fail(fmt.Errorf("render template %d: %w", j.o.TemplateID, err), now)
-		}
+		// Rendering happens in deliver's workers, in parallel.
+		j.recipient = r
 	}
 	return nil
 }
@@ -659,9 +659,37 @@ func (s *Service) deliver(ctx context.Context, set *Settings, ch message.Channel
 		}
 		return
 	}
-	if g, ok := snd.(GroupSender); ok && len(jobs) > 1 {
-		jobs = s.sendGroups(ctx, set, g, jobs)
+	render := func(j *job) bool {
+		if err := s.render(ctx, set, j, j.recipient, now); err != nil {
+			j.fail(fmt.Errorf("render template %d: %w", j.o.TemplateID, err), now)
+			return false
+		}
+		return true
 	}
+	if g, ok := snd.(GroupSender); ok && len(jobs) > 1 {
+		// Render all first: identical content goes out in one call.
+		var ok []*job
+		s.parallel(jobs, func(j *job) {
+			render(j)
+		})
+		for _, j := range jobs {
+			if j.upd.Status == "" {
+				ok = append(ok, j)
+			}
+		}
+		rest := s.sendGroups(ctx, set, g, ok)
+		s.parallel(rest, func(j *job) { s.sendOne(ctx, set, snd, j) })
+		return
+	}
+	s.parallel(jobs, func(j *job) {
+		if render(j) {
+			s.sendOne(ctx, set, snd, j)
+		}
+	})
+}
+
+// parallel runs fn for every job on the service's workers.
+func (s *Service) parallel(jobs []*job, fn func(*job)) {
 	work := make(chan *job)
 	var wg sync.WaitGroup
 	for w := 0; w < min(s.cfg.Workers, len(jobs)); w++ {
@@ -669,7 +697,7 @@ func (s *Service) deliver(ctx context.Context, set *Settings, ch message.Channel
 		go func() {
 			defer wg.Done()
 			for j := range work {
-				s.sendOne(ctx, set, snd, j)
+				fn(j)
 			}
 		}()
 	}
