@@ -160,24 +160,57 @@ func (db *DB) ClaimSends(ctx context.Context, claims []channel.Claim, now time.T
 			inserted[i] = n == 1
 		}
 		stale := nowMS - (10 * time.Minute).Milliseconds()
+		type row struct {
+			cl       channel.Claimed
+			next     sql.NullInt64
+			upd      int64
+			ch       string
+			resolved bool
+		}
+		rows := map[string]*row{}
+		var keys []any
+		for _, c := range claims {
+			if _, ok := active[c.CustomerID]; ok && rows[c.Key] == nil {
+				rows[c.Key] = &row{}
+				keys = append(keys, c.Key)
+			}
+		}
+		err = db.chunk(len(keys), 1, func(lo, hi int) error {
+			cond, args := db.Dialect.InList("send_key", 1, keys[lo:hi])
+			rs, err := tx.QueryContext(ctx, `SELECT send_key, id, status, attempts, provider_id, next_attempt_at, updated_at, channel FROM messages WHERE `+cond, args...)
+			if err != nil {
+				return err
+			}
+			defer rs.Close()
+			for rs.Next() {
+				var k string
+				var r row
+				if err := rs.Scan(&k, &r.cl.MessageID, &r.cl.Status, &r.cl.Attempts, &r.cl.ProviderID, &r.next, &r.upd, &r.ch); err != nil {
+					return err
+				}
+				r.resolved = true
+				*rows[k] = r
+			}
+			return rs.Err()
+		})
+		if err != nil {
+			return fmt.Errorf("read sends: %w", err)
+		}
+		taken := map[string]bool{}
 		for i, c := range claims {
 			if _, ok := active[c.CustomerID]; !ok {
 				out[i] = channel.Claimed{Status: channel.ReasonInactive}
 				continue
 			}
-			var cl channel.Claimed
-			var next sql.NullInt64
-			var upd int64
-			var ch string
-			err := tx.QueryRowContext(ctx, `SELECT id, status, attempts, provider_id, next_attempt_at, updated_at, channel FROM messages WHERE send_key = $1`, c.Key).
-				Scan(&cl.MessageID, &cl.Status, &cl.Attempts, &cl.ProviderID, &next, &upd, &ch)
-			if err != nil {
-				return fmt.Errorf("read send %s: %w", c.Key, err)
+			r := rows[c.Key]
+			if !r.resolved {
+				return fmt.Errorf("send %s was not recorded", c.Key)
 			}
-			cl.New = inserted[i]
-			if !cl.New {
-				due := (cl.Status == channel.StatusRetry || cl.Status == channel.StatusScheduled) && next.Valid && next.Int64 <= nowMS
-				stuck := cl.Status == channel.StatusSending && ch == string(message.LINE) && upd < stale
+			cl := r.cl
+			cl.New = inserted[i] && !taken[c.Key]
+			if !inserted[i] && !taken[c.Key] {
+				due := (cl.Status == channel.StatusRetry || cl.Status == channel.StatusScheduled) && r.next.Valid && r.next.Int64 <= nowMS
+				stuck := cl.Status == channel.StatusSending && r.ch == string(message.LINE) && r.upd < stale
 				if due || stuck {
 					res, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'sending', updated_at = $2 WHERE id = $1 AND status = $3`, cl.MessageID, nowMS, cl.Status)
 					if err != nil {
@@ -186,6 +219,9 @@ func (db *DB) ClaimSends(ctx context.Context, claims []channel.Claim, now time.T
 					n, _ := res.RowsAffected()
 					cl.New = n == 1
 				}
+			}
+			if cl.New {
+				taken[c.Key] = true
 			}
 			out[i] = cl
 		}
