@@ -77,6 +77,8 @@ func commands() []command {
 		{"email", "DKIM key, DNS records, domain check, bounce intake", cmdEmail},
 		{"template", "list, check, save and preview message templates", cmdTemplate},
 		{"message", "send, test, stats, suppressions, DM export, attribution", cmdMessage},
+		{"report", "analytics reports: rfm, cpm, decile, cohort, kpi, basket, predict …", cmdReport},
+		{"scores", "refresh stored customer scores; show a customer's scores and recommendations", cmdScores},
 	}
 }
 
