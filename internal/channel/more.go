@@ -56,7 +56,7 @@ func (s *Service) Onsite(ctx context.Context, anonymousID string) ([]OnsiteMessa
 		}
 		d := content.Data{Shop: set.Shop}
 		if r != nil {
-			if d, err = s.mergeData(ctx, set, r, vars, now); err != nil {
+			if d, err = s.mergeData(ctx, set, r, vars, now, c); err != nil {
 				return nil, err
 			}
 		}

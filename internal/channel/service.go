@@ -27,6 +27,14 @@ type Recommender interface {
 	Recommend(ctx context.Context, customerID int64, n int) ([]content.Product, error)
 }
 
+// RecommenderFunc adapts a function to Recommender.
+type RecommenderFunc func(ctx context.Context, customerID int64, n int) ([]content.Product, error)
+
+// Recommend implements Recommender.
+func (f RecommenderFunc) Recommend(ctx context.Context, customerID int64, n int) ([]content.Product, error) {
+	return f(ctx, customerID, n)
+}
+
 // Loyalty supplies points balance and rank (loyalty). Until the loyalty
 // capability is wired in, they are 0 and "".
 type Loyalty interface {
@@ -514,7 +522,7 @@ func (s *Service) compiled(ctx context.Context, id int64) (*content.Compiled, er
 }
 
 // mergeData assembles a customer's merge fields.
-func (s *Service) mergeData(ctx context.Context, set *Settings, r *Recipient, vars map[string]any, now time.Time) (content.Data, error) {
+func (s *Service) mergeData(ctx context.Context, set *Settings, r *Recipient, vars map[string]any, now time.Time, tpl *content.Compiled) (content.Data, error) {
 	c := &r.Customer
 	d := content.Data{CustomerID: c.ID, LastName: c.LastName, FirstName: c.FirstName, Email: c.Email, Prefecture: c.Prefecture,
 		OrderCount: c.OrderCount, TotalSpent: c.TotalSpent, LastPurchase: r.LastPurchase, Shop: set.Shop, Vars: vars}
@@ -522,14 +530,14 @@ func (s *Service) mergeData(ctx context.Context, set *Settings, r *Recipient, va
 		days := clock.DaysBetween(*c.LastOrderAt, now)
 		d.DaysSinceLastPurchase = &days
 	}
-	if s.cfg.Recommender != nil {
+	if s.cfg.Recommender != nil && tpl.NeedsRecommendations {
 		recs, err := s.cfg.Recommender.Recommend(ctx, c.ID, 6)
 		if err != nil {
 			return d, fmt.Errorf("recommendations: %w", err)
 		}
 		d.Recommended = recs
 	}
-	if s.cfg.Loyalty != nil {
+	if s.cfg.Loyalty != nil && tpl.NeedsPoints {
 		bal, rank, err := s.cfg.Loyalty.PointsAndRank(ctx, c.ID)
 		if err != nil {
 			return d, fmt.Errorf("points: %w", err)
@@ -548,7 +556,7 @@ func (s *Service) render(ctx context.Context, set *Settings, j *job, r *Recipien
 	if err != nil {
 		return err
 	}
-	d, err := s.mergeData(ctx, set, r, j.o.Vars, now)
+	d, err := s.mergeData(ctx, set, r, j.o.Vars, now, c)
 	if err != nil {
 		return err
 	}
@@ -915,7 +923,7 @@ func (s *Service) Preview(ctx context.Context, templateID, customerID int64, ch 
 	if r == nil {
 		return nil, errs.Errorf(errs.NotFound, "customer %d not found", customerID)
 	}
-	d, err := s.mergeData(ctx, set, r, vars, s.cfg.Clock.Now())
+	d, err := s.mergeData(ctx, set, r, vars, s.cfg.Clock.Now(), c)
 	if err != nil {
 		return nil, err
 	}
@@ -956,7 +964,7 @@ func (s *Service) TestSend(ctx context.Context, templateID, customerID int64, ch
 		if r = rs[customerID]; r == nil {
 			return message.Result{}, errs.Errorf(errs.NotFound, "customer %d not found", customerID)
 		}
-		if d, err = s.mergeData(ctx, set, r, nil, s.cfg.Clock.Now()); err != nil {
+		if d, err = s.mergeData(ctx, set, r, nil, s.cfg.Clock.Now(), c); err != nil {
 			return message.Result{}, err
 		}
 	} else {

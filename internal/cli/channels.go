@@ -38,7 +38,7 @@ type channels struct {
 
 func startChannels(ctx context.Context, env *Env, st *store.DB, c clock.Clock) (*channels, error) {
 	sec := secretsFor(env)
-	svc, err := channel.New(ctx, channel.Config{Store: st, Clock: c, Secrets: sec, Log: env.Log})
+	svc, err := channel.New(ctx, channel.Config{Store: st, Clock: c, Secrets: sec, Log: env.Log, Recommender: st})
 	if err != nil {
 		return nil, err
 	}

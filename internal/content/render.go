@@ -271,6 +271,16 @@ type Output struct {
 type Compiled struct {
 	Template *Template
 	variants map[message.Channel]*compiledVariant
+	// NeedsRecommendations and NeedsPoints say whether any variant shows
+	// recommended products or points/rank, so that callers only look them
+	// up when a template uses them.
+	NeedsRecommendations, NeedsPoints bool
+}
+
+// note records which costly merge fields a source uses.
+func (c *Compiled) note(src string) {
+	c.NeedsRecommendations = c.NeedsRecommendations || strings.Contains(src, "recommended")
+	c.NeedsPoints = c.NeedsPoints || strings.Contains(src, "points") || strings.Contains(src, "rank")
 }
 
 type compiledVariant struct {
@@ -304,6 +314,7 @@ func (e *Engine) Compile(t *Template) (*Compiled, error) {
 			if err != nil {
 				panic(errs.FieldErrorf(f+"."+field, "%s", liquidMessage(err)))
 			}
+			c.note(src)
 			return tpl
 		}
 		err := catch(func() {
@@ -331,11 +342,13 @@ func (e *Engine) Compile(t *Template) (*Compiled, error) {
 					preview: p(lf+"previewImageUrl", m.PreviewImageURL), altText: p(lf+"altText", m.AltText)}
 				if len(m.Contents) > 0 {
 					cl.contents = e.compileJSON(m.Contents, f+"."+lf+"contents")
+					c.note(string(m.Contents))
 				}
 				cv.line = append(cv.line, cl)
 			}
 			if len(v.Payload) > 0 {
 				cv.payload = e.compileJSON(v.Payload, f+".payload")
+				c.note(string(v.Payload))
 			}
 		})
 		if err != nil {

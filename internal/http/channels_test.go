@@ -99,7 +99,7 @@ func newChanEnv(t *testing.T, open storetest.Opener) *chanEnv {
 		svc.SetSenders(ps.Senders, ps.LINE)
 		return nil
 	}
-	svc, err = channel.New(ctx, channel.Config{Store: db, Clock: c, Secrets: sec, Sleep: func(context.Context, time.Duration) error { return nil }})
+	svc, err = channel.New(ctx, channel.Config{Store: db, Clock: c, Secrets: sec, Recommender: db, Sleep: func(context.Context, time.Duration) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,8 @@ func newChanEnv(t *testing.T, open storetest.Opener) *chanEnv {
 			map[string]any{"type": "heading", "text": "{{ customer.honorific_name }}"},
 			map[string]any{"type": "text", "text": "前回ご購入の{{ last_purchase.product }}はいかがでしたか。"},
 			map[string]any{"type": "button", "text": "新茶を見る", "url": "https://shop.example.com/new-tea"},
-			map[string]any{"type": "coupon", "if": `coupon.code != ""`}}},
+			map[string]any{"type": "coupon", "if": `coupon.code != ""`},
+			map[string]any{"type": "products", "count": 2}}},
 		map[string]any{"channel": "line", "line": []any{map[string]any{"type": "text", "text": "{{ customer.honorific_name }} 新茶入荷 https://shop.example.com/new-tea"}}},
 		map[string]any{"channel": "sms", "text": "{{ customer.last_name }}様 新茶入荷しました https://shop.example.com/new-tea"},
 	}}, nil)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/enishi-crm/enishi/internal/channel"
+	"github.com/enishi-crm/enishi/internal/content"
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/tracking"
@@ -304,4 +305,18 @@ func (db *DB) OnsiteCampaigns(ctx context.Context, activeAt time.Time) ([]channe
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// Recommend gives message templates the analytics recommendations
+// (channel.Recommender), as merge fields.
+func (db *DB) Recommend(ctx context.Context, customerID int64, n int) ([]content.Product, error) {
+	recs, err := db.Recommendations(ctx, customerID, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]content.Product, len(recs))
+	for i, r := range recs {
+		out[i] = content.Product{SKU: r.SKU, Name: r.Name, Price: r.Price, URL: r.URL, ImageURL: r.ImageURL}
+	}
+	return out, nil
 }
