@@ -279,6 +279,7 @@ type job struct {
 	i         int
 	o         message.Outgoing
 	recipient *Recipient
+	tpl       *content.Compiled
 	claim     Claimed
 	rendered  message.Rendered
 	blocked   string
@@ -426,6 +427,18 @@ func (s *Service) prepare(ctx context.Context, set *Settings, jobs []*job, now t
 			addrs[j.o.Channel] = append(addrs[j.o.Channel], j.rendered.To)
 		}
 	}
+	compiled := map[int64]*content.Compiled{}
+	templates := func(id int64) (*content.Compiled, error) {
+		if c, ok := compiled[id]; ok {
+			return c, nil
+		}
+		c, err := s.compiled(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		compiled[id] = c
+		return c, nil
+	}
 	supp := map[message.Channel]map[string]string{}
 	for ch, a := range addrs {
 		m, err := s.cfg.Store.Suppressed(ctx, ch, a)
@@ -454,8 +467,14 @@ func (s *Service) prepare(ctx context.Context, set *Settings, jobs []*job, now t
 				continue
 			}
 		}
-		// Rendering happens in deliver's workers, in parallel.
-		j.recipient = r
+		// Rendering happens in deliver's workers, in parallel; the
+		// template is compiled (or taken from the cache) once per batch.
+		c, err := templates(j.o.TemplateID)
+		if err != nil {
+			j.fail(fmt.Errorf("template %d: %w", j.o.TemplateID, err), now)
+			continue
+		}
+		j.recipient, j.tpl = r, c
 	}
 	return nil
 }
@@ -552,10 +571,7 @@ func (s *Service) mergeData(ctx context.Context, set *Settings, r *Recipient, va
 
 // render fills j.rendered: content, tracked links, compliance headers.
 func (s *Service) render(ctx context.Context, set *Settings, j *job, r *Recipient, now time.Time) error {
-	c, err := s.compiled(ctx, j.o.TemplateID)
-	if err != nil {
-		return err
-	}
+	c := j.tpl
 	d, err := s.mergeData(ctx, set, r, j.o.Vars, now, c)
 	if err != nil {
 		return err
