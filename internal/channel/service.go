@@ -260,8 +260,8 @@ func validate(o *message.Outgoing) error {
 	if o.Purpose != message.Marketing && o.Purpose != message.Transactional {
 		return invalid("purpose", "marketing or transactional")
 	}
-	if o.TemplateID <= 0 {
-		return invalid("template_id", "required")
+	if o.TemplateID < 0 || (o.TemplateID == 0 && o.Vars["content"] == nil) {
+		return invalid("template_id", "required (or inline content in vars.content)")
 	}
 	return nil
 }
@@ -469,7 +469,16 @@ func (s *Service) prepare(ctx context.Context, set *Settings, jobs []*job, now t
 		}
 		// Rendering happens in deliver's workers, in parallel; the
 		// template is compiled (or taken from the cache) once per batch.
-		c, err := templates(j.o.TemplateID)
+		var c *content.Compiled
+		var err error
+		if j.o.TemplateID == 0 {
+			var t *content.Template
+			if t, err = inline(j.o.Channel, j.o.Purpose, j.o.Vars); err == nil {
+				c, err = s.compileInline(t)
+			}
+		} else {
+			c, err = templates(j.o.TemplateID)
+		}
 		if err != nil {
 			j.fail(fmt.Errorf("template %d: %w", j.o.TemplateID, err), now)
 			continue

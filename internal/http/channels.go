@@ -49,7 +49,7 @@ func (s *Server) routesChannels() {
 	s.Handle("GET /api/v1/messages/stats", auth.ReportsRead, s.messageStats)
 	s.Handle("GET /api/v1/messages/ab", auth.ReportsRead, s.abResults)
 	s.Handle("GET /api/v1/messages/{id}", auth.CustomersRead, s.getMessage)
-	s.Handle("GET /api/v1/customers/{id}/messages", auth.CustomersRead, s.customerMessages)
+	s.Handle("GET /api/v1/customers/{id}/sends", auth.CustomersRead, s.customerSends)
 	s.Handle("GET /api/v1/orders/{id}/attribution", auth.ReportsRead, s.orderAttribution)
 	s.Handle("POST /api/v1/attribution/rebuild", auth.SettingsWrite, s.rebuildAttribution)
 
@@ -552,7 +552,7 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) error {
 	return JSON(w, rec)
 }
 
-func (s *Server) customerMessages(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) customerSends(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err

@@ -488,3 +488,29 @@ func TestTemplateErrorsAreCaughtWhenSaved(t *testing.T) {
 		t.Fatalf("test send = %d %v", code, out)
 	}
 }
+
+// The journeys outbox calls Dispatch: inline content, skipped on
+// compliance, idempotent per key.
+func TestDispatchForTheJourneyOutbox(t *testing.T) {
+	ce := newChanEnv(t, storetest.SQLite)
+	cust := ce.customer("c0007", "shiro@example.com", true)
+	m := message.Outgoing{Key: "journey:3:e:9:step:welcome:1", CustomerID: cust, Channel: message.Email, Purpose: message.Marketing,
+		Source: "journey:3:step:welcome", Vars: map[string]any{"content": map[string]any{"subject": "{{ customer.honorific_name }}、ようこそ", "text": "ご登録ありがとうございます。"}}}
+	res, err := ce.svc.Dispatch(ctx, m)
+	if err != nil || res.Status != "sent" || res.ProviderID == "" {
+		t.Fatalf("dispatch = %+v %v", res, err)
+	}
+	again, err := ce.svc.Dispatch(ctx, m)
+	if err != nil || again.ProviderID != res.ProviderID || len(ce.smtp.Messages()) != 1 {
+		t.Fatalf("repeat dispatch = %+v %v (%d mails)", again, err, len(ce.smtp.Messages()))
+	}
+	if !strings.Contains(decodedBody(t, ce.smtp.Messages()[0].Data), "ご登録ありがとうございます。") {
+		t.Fatal("inline content not in the mail")
+	}
+	other := ce.customer("c0008", "goro@example.com", false)
+	m.Key, m.CustomerID = "journey:3:e:10:step:welcome:1", other
+	res, err = ce.svc.Dispatch(ctx, m)
+	if err != nil || res.Status != channel.StatusSkipped || res.ProviderID != channel.ReasonNoConsent {
+		t.Fatalf("no consent = %+v %v", res, err)
+	}
+}
