@@ -212,7 +212,8 @@ type SourceStats struct {
 	Channel       string `json:"channel"`
 	Sent          int64  `json:"sent"`
 	Delivered     int64  `json:"delivered"`
-	Bounced       int64  `json:"bounced"`
+	Bounced       int64  `json:"bounced"`      // hard bounces
+	SoftBounced   int64  `json:"soft_bounced"` // soft bounces (retried)
 	Failed        int64  `json:"failed"`
 	Blocked       int64  `json:"blocked"`
 	Opened        int64  `json:"opened"`

@@ -631,7 +631,9 @@ func (db *DB) AddSendEvent(ctx context.Context, e channel.Event) (bool, error) {
 			if kind == channel.BounceHard {
 				set += ", status = 'bounced'"
 			}
-			res, err := tx.ExecContext(ctx, `UPDATE messages SET `+set+` WHERE id = $1 AND bounced_at IS NULL`, e.MessageID, ms(e.At), kind)
+			// A hard bounce after a soft one of the same message replaces it.
+			res, err := tx.ExecContext(ctx, `UPDATE messages SET `+set+` WHERE id = $1 AND (bounced_at IS NULL OR (bounce_kind <> 'hard' AND $3 = 'hard'))`,
+				e.MessageID, ms(e.At), kind)
 			if err != nil {
 				return err
 			}
@@ -793,7 +795,8 @@ func (db *DB) SendStats(ctx context.Context, prefix string) ([]channel.SourceSta
 	rows, err := db.Read.QueryContext(ctx, `SELECT source, channel,
 		sum(CASE WHEN status IN ('sent', 'delivered', 'bounced') THEN 1 ELSE 0 END),
 		sum(CASE WHEN delivered_at IS NOT NULL THEN 1 ELSE 0 END),
-		sum(CASE WHEN bounced_at IS NOT NULL THEN 1 ELSE 0 END),
+		sum(CASE WHEN bounced_at IS NOT NULL AND bounce_kind <> 'soft' THEN 1 ELSE 0 END),
+		sum(CASE WHEN bounce_kind = 'soft' THEN 1 ELSE 0 END),
 		sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END),
 		sum(CASE WHEN status = 'blocked' THEN 1 ELSE 0 END),
 		sum(CASE WHEN opened_at IS NOT NULL THEN 1 ELSE 0 END),
@@ -808,7 +811,7 @@ func (db *DB) SendStats(ctx context.Context, prefix string) ([]channel.SourceSta
 	idx := map[string]int{}
 	for rows.Next() {
 		var s channel.SourceStats
-		if err := rows.Scan(&s.Source, &s.Channel, &s.Sent, &s.Delivered, &s.Bounced, &s.Failed, &s.Blocked, &s.Opened, &s.Clicked, &s.Unsubscribed, &s.Complained); err != nil {
+		if err := rows.Scan(&s.Source, &s.Channel, &s.Sent, &s.Delivered, &s.Bounced, &s.SoftBounced, &s.Failed, &s.Blocked, &s.Opened, &s.Clicked, &s.Unsubscribed, &s.Complained); err != nil {
 			rows.Close()
 			return nil, err
 		}

@@ -195,8 +195,12 @@ func testSendEventsAndStats(t *testing.T, db *store.DB, c *clock.Manual) {
 	if _, err := db.AddSendEvent(ctx, channel.Event{MessageID: 99999, Kind: channel.EventOpen}); errs.Code(err) != errs.NotFound {
 		t.Fatalf("unknown message = %v", err)
 	}
+	if !ev(cl[0].MessageID, channel.EventBounce, false, "soft 4.2.2") {
+		t.Fatal("soft bounce first flag")
+	}
 	st := must[[]channel.SourceStats](t)(db.SendStats(ctx, "campaign:"))
 	want := channel.SourceStats{Source: "campaign:1", Channel: "email", Sent: 2, Bounced: 1, Blocked: 1, Opened: 1, MachineOpened: 1, Clicked: 1}
+	want.SoftBounced = 1
 	if len(st) != 1 || st[0] != want {
 		t.Fatalf("stats = %+v, want %+v", st, want)
 	}
