@@ -184,6 +184,17 @@ func (s *Server) emailBounce(w http.ResponseWriter, r *http.Request) error {
 	return JSON(w, map[string]any{"results": out})
 }
 
+// audience is the customers a request names: a list, or a segment's members.
+func (s *Server) audience(r *http.Request, ids []int64, segmentID int64) ([]int64, error) {
+	if segmentID == 0 {
+		return ids, nil
+	}
+	if s.cfg.Segments == nil {
+		return nil, errs.Errorf(errs.Unavailable, "segments are not available in this build; give customer_ids")
+	}
+	return s.cfg.Segments.Members(r.Context(), segmentID)
+}
+
 func (s *Server) lineQuota(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.LINEQuota == nil {
 		return errs.Errorf(errs.Unavailable, "LINE is not configured")
@@ -208,14 +219,9 @@ func (s *Server) lineAudience(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	ids := in.CustomerIDs
-	if in.SegmentID != 0 {
-		if s.cfg.Segments == nil {
-			return errs.Errorf(errs.Unavailable, "segments are not available in this build; give customer_ids")
-		}
-		if ids, err = s.cfg.Segments.Members(r.Context(), in.SegmentID); err != nil {
-			return err
-		}
+	ids, err := s.audience(r, in.CustomerIDs, in.SegmentID)
+	if err != nil {
+		return err
 	}
 	if len(ids) == 0 {
 		return errs.FieldErrorf("customer_ids", "give customer_ids or segment_id")
@@ -243,14 +249,9 @@ func (s *Server) dmExport(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	ids := in.CustomerIDs
-	if in.SegmentID != 0 {
-		if s.cfg.Segments == nil {
-			return errs.Errorf(errs.Unavailable, "segments are not available in this build; give customer_ids")
-		}
-		if ids, err = s.cfg.Segments.Members(r.Context(), in.SegmentID); err != nil {
-			return err
-		}
+	ids, err := s.audience(r, in.CustomerIDs, in.SegmentID)
+	if err != nil {
+		return err
 	}
 	sjis := false
 	switch strings.ToLower(in.Encoding) {
