@@ -388,3 +388,6 @@ func validShopDomain(s string) bool {
 	}
 	return true
 }
+
+// Metrics returns the registry the service's metrics are in.
+func (s *Service) Metrics() *metrics.Registry { return s.cfg.Metrics }
