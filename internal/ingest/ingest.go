@@ -59,7 +59,9 @@ type Config struct {
 	// Poll is how often idle workers look for rows other processes wrote
 	// (default 250 ms); rows written by this process wake them at once.
 	Poll time.Duration
-	// ClaimBatch is the most inbox rows processed together (default 64).
+	// ClaimBatch is the most inbox rows processed together (default 16).
+	// Larger batches store events faster; smaller ones bound how long a
+	// webhook waits behind the batch in hand.
 	ClaimBatch int
 	// MaxAttempts before a row moves to the dead-letter list (default 8).
 	MaxAttempts int
@@ -120,7 +122,7 @@ func New(cfg Config) *Service {
 		cfg.Poll = 250 * time.Millisecond
 	}
 	if cfg.ClaimBatch <= 0 {
-		cfg.ClaimBatch = 64
+		cfg.ClaimBatch = 16
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 8

@@ -739,7 +739,7 @@ func (s *Service) AcceptSegment(ctx context.Context, c Caller, call string, body
 	if call == "import" {
 		call = "batch"
 	}
-	if _, err := s.enqueue(ctx, store.InboxItem{Kind: kind, Source: c.Source, Topic: call, Body: body, Items: len(msgs)}); err != nil {
+	if _, err := s.enqueue(ctx, store.InboxItem{Kind: kind, Source: c.Source, Topic: call, Body: body, Items: len(msgs), Priority: 1}); err != nil {
 		return 0, err
 	}
 	return len(msgs), nil

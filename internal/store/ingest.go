@@ -21,7 +21,8 @@ type IngestStore interface {
 	// each one's id, or 0 for one whose (kind, source, dedupe key) is
 	// already in the inbox (a platform's redelivery).
 	EnqueueInbox(ctx context.Context, items []InboxItem) ([]int64, error)
-	// ClaimInbox leases up to limit pending rows to worker for lease: no
+	// ClaimInbox leases up to limit pending rows, by priority then age, to
+	// worker for lease: no
 	// other worker, in this process or another, gets them until the lease
 	// runs out or they are completed or failed.
 	ClaimInbox(ctx context.Context, worker string, limit int, lease time.Duration) ([]InboxItem, error)
@@ -84,13 +85,16 @@ const (
 
 // InboxItem is one accepted request in the ingest inbox.
 type InboxItem struct {
-	ID          int64      `json:"id"`
-	Kind        string     `json:"kind"`
-	Source      string     `json:"source"`
-	Topic       string     `json:"topic"`
-	DedupeKey   string     `json:"dedupe_key,omitempty"`
-	Body        []byte     `json:"-"`
-	Items       int        `json:"items"`
+	ID        int64  `json:"id"`
+	Kind      string `json:"kind"`
+	Source    string `json:"source"`
+	Topic     string `json:"topic"`
+	DedupeKey string `json:"dedupe_key,omitempty"`
+	Body      []byte `json:"-"`
+	Items     int    `json:"items"`
+	// Priority orders claims: lower first (webhooks 0, event batches 1), so
+	// that a purchase webhook does not wait behind a backlog of page views.
+	Priority    int        `json:"priority"`
 	Status      string     `json:"status"`
 	Attempts    int        `json:"attempts"`
 	LastError   string     `json:"last_error,omitempty"`
@@ -139,9 +143,9 @@ func (db *DB) EnqueueInbox(ctx context.Context, items []InboxItem) ([]int64, err
 			if !it.ReceivedAt.IsZero() {
 				recv = ms(it.ReceivedAt)
 			}
-			err := tx.QueryRowContext(ctx, `INSERT INTO ingest_inbox (kind, source, topic, dedupe_key, body, items, available_at, received_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (kind, source, dedupe_key) DO NOTHING RETURNING id`,
-				it.Kind, it.Source, it.Topic, dedupe, string(it.Body), max(it.Items, 1), recv, recv).Scan(&ids[i])
+			err := tx.QueryRowContext(ctx, `INSERT INTO ingest_inbox (kind, source, topic, dedupe_key, body, items, priority, available_at, received_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (kind, source, dedupe_key) DO NOTHING RETURNING id`,
+				it.Kind, it.Source, it.Topic, dedupe, string(it.Body), max(it.Items, 1), it.Priority, recv, recv).Scan(&ids[i])
 			if err != nil && !isNoRows(err) {
 				return fmt.Errorf("enqueue: %w", err)
 			}
@@ -154,7 +158,7 @@ func (db *DB) EnqueueInbox(ctx context.Context, items []InboxItem) ([]int64, err
 	return ids, nil
 }
 
-const inboxCols = `id, kind, source, topic, dedupe_key, body, items, status, attempts, last_error, received_at, available_at, processed_at`
+const inboxCols = `id, kind, source, topic, dedupe_key, body, items, priority, status, attempts, last_error, received_at, available_at, processed_at`
 
 func scanInbox(r rowScanner) (InboxItem, error) {
 	var it InboxItem
@@ -162,7 +166,7 @@ func scanInbox(r rowScanner) (InboxItem, error) {
 	var body string
 	var recv, avail int64
 	var done sql.NullInt64
-	err := r.Scan(&it.ID, &it.Kind, &it.Source, &it.Topic, &dedupe, &body, &it.Items, &it.Status, &it.Attempts, &it.LastError, &recv, &avail, &done)
+	err := r.Scan(&it.ID, &it.Kind, &it.Source, &it.Topic, &dedupe, &body, &it.Items, &it.Priority, &it.Status, &it.Attempts, &it.LastError, &recv, &avail, &done)
 	it.DedupeKey, it.Body = dedupe.String, []byte(body)
 	it.ReceivedAt, it.AvailableAt, it.ProcessedAt = fromMS(recv), fromMS(avail), fromNullMS(done)
 	return it, err
@@ -175,7 +179,7 @@ func (db *DB) ClaimInbox(ctx context.Context, worker string, limit int, lease ti
 	err := db.inTx(ctx, func(tx *Tx) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `UPDATE ingest_inbox SET available_at = $1, locked_by = $2, attempts = attempts + 1
-			WHERE id IN (SELECT id FROM ingest_inbox WHERE status = 'pending' AND available_at <= $3 ORDER BY id LIMIT $4`+db.Dialect.SkipLocked()+`)
+			WHERE id IN (SELECT id FROM ingest_inbox WHERE status = 'pending' AND available_at <= $3 ORDER BY priority, id LIMIT $4`+db.Dialect.SkipLocked()+`)
 			RETURNING `+inboxCols, ms(now.Add(lease)), worker, ms(now), limit)
 		if err != nil {
 			return fmt.Errorf("claim inbox: %w", err)

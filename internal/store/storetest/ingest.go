@@ -19,6 +19,7 @@ func ingestCases() []Case {
 		{"InboxDeduplicatesByKey", testInboxDedupe},
 		{"InboxClaimsEachRowOnceAcrossWorkers", testInboxConcurrentClaims},
 		{"InboxLeaseExpiryHandsRowsOver", testInboxLease},
+		{"InboxClaimsWebhooksBeforeEventBatches", testInboxPriority},
 		{"InboxFailRetryDeadDiscardPrune", testInboxFailures},
 		{"StitchAnonymousEventsKeepsOriginForUnmerge", testStitchAnonymous},
 		{"AttachIdentifierMergesItsHolder", testAttachIdentifier},
@@ -297,5 +298,25 @@ func testPrivacyAndShopifyIDs(t *testing.T, db *store.DB, _ *clock.Manual) {
 	}
 	if _, _, ok, _ = db.ShopifyOrder(ctx, "x", "9007199254740992"); ok {
 		t.Fatal("a neighbouring id matched")
+	}
+}
+
+func testInboxPriority(t *testing.T, db *store.DB, _ *clock.Manual) {
+	bulk := item("segment", "")
+	bulk.Priority = 1
+	ids := must[[]int64](t)(db.EnqueueInbox(ctx, []store.InboxItem{bulk, bulk, item("shopify", "w"), item("line", "")}))
+	var order []int64
+	for {
+		got := must[[]store.InboxItem](t)(db.ClaimInbox(ctx, "w", 1, time.Minute))
+		if len(got) == 0 {
+			break
+		}
+		order = append(order, got[0].ID)
+	}
+	want := []int64{ids[2], ids[3], ids[0], ids[1]}
+	for i := range want {
+		if len(order) != 4 || order[i] != want[i] {
+			t.Fatalf("claim order = %v, want %v", order, want)
+		}
 	}
 }

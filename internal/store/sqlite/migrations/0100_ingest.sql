@@ -14,6 +14,7 @@ CREATE TABLE ingest_inbox (
     dedupe_key   TEXT,                          -- X-Shopify-Webhook-Id, generic delivery id; NULL when none
     body         TEXT    NOT NULL,              -- the request body as received (decompressed)
     items        INTEGER NOT NULL DEFAULT 1,       -- messages in the body
+    priority     INTEGER NOT NULL DEFAULT 0,       -- claimed in priority order: 0 webhooks (time-critical), 1 bulk event batches
     status       TEXT    NOT NULL DEFAULT 'pending', -- pending | done | dead | discarded
     attempts     INTEGER NOT NULL DEFAULT 0,
     available_at INTEGER NOT NULL,                 -- not claimable before (lease end or retry time)
@@ -23,7 +24,7 @@ CREATE TABLE ingest_inbox (
     processed_at INTEGER,
     UNIQUE (kind, source, dedupe_key)
 );
-CREATE INDEX ingest_inbox_pending ON ingest_inbox (id) WHERE status = 'pending';
+CREATE INDEX ingest_inbox_pending ON ingest_inbox (priority, id) WHERE status = 'pending';
 CREATE INDEX ingest_inbox_status ON ingest_inbox (status, received_at);
 
 -- Inquiries that arrive from a channel (a LINE message) carry the channel's
