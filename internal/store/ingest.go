@@ -325,20 +325,77 @@ func (db *DB) StitchAnonymous(ctx context.Context, anonymousIDs []string) (int64
 	if len(args) == 0 {
 		return 0, nil
 	}
+	// Three simple, index-driven steps rather than one UPDATE … FROM join,
+	// whose plan goes quadratic on PostgreSQL while statistics lag behind a
+	// fast-growing events table: find the waiting events through the small
+	// partial index events_unstitched (usually none), look their anonymous
+	// ids up by primary key, and update the events by id.
 	err := db.inTx(ctx, func(tx *Tx) error {
 		n = 0
-		return db.chunk(len(args), 1, func(lo, hi int) error {
-			res, err := tx.ExecContext(ctx, `UPDATE events SET customer_id = i.customer_id, origin_customer_id = i.origin_customer_id
-				FROM identities i
-				WHERE i.kind = 'anonymous' AND i.source = '' AND i.value = events.anonymous_id
-				  AND events.customer_id IS NULL AND events.anonymous_id IN (`+list(hi-lo, 1)+`)`, args[lo:hi]...)
+		waiting := map[string][]any{} // anonymous id → event ids
+		err := db.chunk(len(args), 1, func(lo, hi int) error {
+			rows, err := tx.QueryContext(ctx, `SELECT id, anonymous_id FROM events
+				WHERE customer_id IS NULL AND anonymous_id <> '' AND anonymous_id IN (`+list(hi-lo, 1)+`)`, args[lo:hi]...)
 			if err != nil {
-				return fmt.Errorf("stitch anonymous events: %w", err)
+				return err
 			}
-			m, _ := res.RowsAffected()
-			n += m
-			return nil
+			defer rows.Close()
+			for rows.Next() {
+				var id int64
+				var anon string
+				if err := rows.Scan(&id, &anon); err != nil {
+					return err
+				}
+				waiting[anon] = append(waiting[anon], id)
+			}
+			return rows.Err()
 		})
+		if err != nil || len(waiting) == 0 {
+			return err
+		}
+		anons := make([]any, 0, len(waiting))
+		for a := range waiting {
+			anons = append(anons, a)
+		}
+		type holder struct{ customer, origin int64 }
+		held := map[string]holder{}
+		err = db.chunk(len(anons), 1, func(lo, hi int) error {
+			rows, err := tx.QueryContext(ctx, `SELECT value, customer_id, origin_customer_id FROM identities
+				WHERE kind = 'anonymous' AND source = '' AND value IN (`+list(hi-lo, 1)+`)`, anons[lo:hi]...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var v string
+				var h holder
+				if err := rows.Scan(&v, &h.customer, &h.origin); err != nil {
+					return err
+				}
+				held[v] = h
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return err
+		}
+		for a, h := range held {
+			ids := waiting[a]
+			err := db.chunk(len(ids), 1, func(lo, hi int) error {
+				res, err := tx.ExecContext(ctx, `UPDATE events SET customer_id = $1, origin_customer_id = $2
+					WHERE customer_id IS NULL AND id IN (`+list(hi-lo, 3)+`)`, append([]any{h.customer, h.origin}, ids[lo:hi]...)...)
+				if err != nil {
+					return fmt.Errorf("stitch anonymous events: %w", err)
+				}
+				m, _ := res.RowsAffected()
+				n += m
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return n, err
 }

@@ -27,6 +27,11 @@ CREATE TABLE ingest_inbox (
 CREATE INDEX ingest_inbox_pending ON ingest_inbox (priority, id) WHERE status = 'pending';
 CREATE INDEX ingest_inbox_status ON ingest_inbox (status, received_at);
 
+-- Events stored with only an anonymous id, waiting to be stitched to the
+-- customer who later identifies with it (StitchAnonymous). Small, so that
+-- stitching stays cheap however large events grows.
+CREATE INDEX events_unstitched ON events (anonymous_id) WHERE customer_id IS NULL AND anonymous_id <> '';
+
 -- Inquiries that arrive from a channel (a LINE message) carry the channel's
 -- message id, so that processing one twice adds one inquiry.
 CREATE INDEX inquiries_external ON inquiries (channel, external_id) WHERE external_id <> '';
