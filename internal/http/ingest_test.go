@@ -675,3 +675,20 @@ func TestFailedRequestsRetryThenDeadLetterAndCanBeRetried(t *testing.T) {
 		}
 	})
 }
+
+func TestUserIDSourceSettingMatchesImportedCustomers(t *testing.T) {
+	e := newEnv(t, storetest.SQLite)
+	id := e.seed() // imported from source "shop" with customer id c1
+	if err := e.db.SetSetting(ctx, ingest.SettingUserIDSource, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	code, _, _ := e.post("/v1/track", []byte(`{"userId":"c1","event":"Product Viewed","properties":{"sku":"SKU-1"}}`), basic(e.key("ingest:write")))
+	if code != 200 {
+		t.Fatal(code)
+	}
+	e.drain()
+	v, err := e.db.CustomerView(ctx, id, store.ViewOptions{})
+	if err != nil || v.Timeline[0].Title != "Product Viewed" {
+		t.Fatalf("the event did not reach the imported customer: %+v %v", v, err)
+	}
+}

@@ -139,10 +139,14 @@ func (s *Service) processSegment(ctx context.Context, rows []store.InboxItem) ([
 	var all batchPlan
 	var good []store.InboxItem
 	var goodPlans []batchPlan
+	userSource, _, err := s.st.Setting(ctx, SettingUserIDSource)
+	if err != nil {
+		return nil, err
+	}
 	for i, it := range rows {
-		src, err := s.segmentSource(ctx, it)
-		if err != nil {
-			return nil, err
+		src := segmentSource{name: it.Source, userSource: it.Source, trusted: it.Kind == KindSegment}
+		if userSource != "" {
+			src.userSource = userSource
 		}
 		msgs, err := ParseSegment(it.Topic, it.Body)
 		if err != nil {
@@ -160,7 +164,7 @@ func (s *Service) processSegment(ctx context.Context, rows []store.InboxItem) ([
 	if len(good) == 0 {
 		return nil, nil
 	}
-	err := s.apply(ctx, &all)
+	err = s.apply(ctx, &all)
 	if err == nil {
 		return good, nil
 	}
@@ -177,19 +181,6 @@ func (s *Service) processSegment(ctx context.Context, rows []store.InboxItem) ([
 		ok = append(ok, it)
 	}
 	return ok, nil
-}
-
-// segmentSource reads how a Segment row's source is filed.
-func (s *Service) segmentSource(ctx context.Context, it store.InboxItem) (segmentSource, error) {
-	src := segmentSource{name: it.Source, userSource: it.Source, trusted: it.Kind == KindSegment}
-	v, ok, err := s.st.Setting(ctx, SettingUserIDSource)
-	if err != nil {
-		return src, err
-	}
-	if ok && v != "" {
-		src.userSource = v
-	}
-	return src, nil
 }
 
 // SettingUserIDSource names the setting that says which system's customer
