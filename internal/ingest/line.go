@@ -2,9 +2,6 @@ package ingest
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"time"
@@ -29,13 +26,7 @@ const LinkNonceTTL = 10 * time.Minute
 // VerifyLineSignature checks X-Line-Signature: the base64 HMAC-SHA256 of
 // the raw body keyed with the channel secret, compared in constant time.
 func VerifyLineSignature(secret string, body []byte, header string) bool {
-	got, err := base64.StdEncoding.DecodeString(strings.TrimSpace(header))
-	if err != nil || secret == "" {
-		return false
-	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
+	return verifyBase64HMAC(secret, body, header)
 }
 
 type lineWebhook struct {

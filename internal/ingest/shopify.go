@@ -53,6 +53,12 @@ type ShopifyWebhook struct {
 // of the raw body keyed with the app's client secret, compared in
 // constant time.
 func VerifyShopifyHMAC(secret string, body []byte, header string) bool {
+	return verifyBase64HMAC(secret, body, header)
+}
+
+// verifyBase64HMAC checks a header holding the base64 HMAC-SHA256 of body
+// keyed with secret (Shopify's and LINE's scheme), in constant time.
+func verifyBase64HMAC(secret string, body []byte, header string) bool {
 	got, err := base64.StdEncoding.DecodeString(strings.TrimSpace(header))
 	if err != nil || secret == "" {
 		return false
