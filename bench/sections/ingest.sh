@@ -10,6 +10,7 @@ INGEST_EVENTS=${INGEST_EVENTS:-100000}
 # ingest_serve DBFLAGS…: starts enishi serve on a free port; sets
 # INGEST_URL and INGEST_PID.
 ingest_serve() {
+  : >"$OUT/serve.log" # before starting: the child truncates it only once it runs
   "$OUT/enishi" serve --addr 127.0.0.1:0 --ingest-rate 1000000 "$@" >"$OUT/serve.log" 2>&1 &
   INGEST_PID=$!
   for _ in $(seq 1 100); do
