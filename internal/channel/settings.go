@@ -211,16 +211,38 @@ func LoadSettings(ctx context.Context, st interface {
 
 // Secret names.
 const (
-	SecretSMTPPassword     = "email.smtp_password"
-	SecretDKIMKey          = "email.dkim_private_key"
-	SecretBounceToken      = "email.bounce_token"
-	SecretLINEToken        = "line.channel_access_token"
-	SecretTwilioAuthToken  = "sms.twilio_auth_token"
-	SecretVAPIDPrivateKey  = "push.vapid_private_key"
-	SecretWebhookSigning   = "webhook.signing_secret"
-	SecretTrackingLinkKey  = "tracking.link_key"
-	SecretUnsubscribeExtra = "tracking.unsubscribe_key"
+	SecretSMTPPassword    = "email.smtp_password"
+	SecretDKIMKey         = "email.dkim_private_key"
+	SecretBounceToken     = "email.bounce_token"
+	SecretLINEToken       = "line.channel_access_token"
+	SecretTwilioAuthToken = "sms.twilio_auth_token"
+	SecretVAPIDPrivateKey = "push.vapid_private_key"
+	SecretWebhookSigning  = "webhook.signing_secret"
+	SecretTrackingLinkKey = "tracking.link_key"
 )
+
+// SecretNames lists the channels' secrets.
+var SecretNames = []string{SecretSMTPPassword, SecretDKIMKey, SecretLINEToken, SecretTwilioAuthToken, SecretVAPIDPrivateKey,
+	SecretWebhookSigning, SecretTrackingLinkKey}
+
+// ValidSecretName reports whether name is one of the channels' secrets.
+func ValidSecretName(name string) bool {
+	for _, n := range SecretNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// SecretFunc adapts a lookup that returns "" for a missing secret.
+type SecretFunc func(ctx context.Context, name string) (string, error)
+
+// Secret implements Secrets.
+func (f SecretFunc) Secret(ctx context.Context, name string) (string, bool, error) {
+	v, err := f(ctx, name)
+	return v, err == nil && v != "", err
+}
 
 // Secrets reads secrets by name. It is the signature of the store's
 // encrypted secret accessor (internal/secret); EnvSecrets is the fallback.

@@ -20,13 +20,21 @@ import (
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/content"
 	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/ingest"
 	"github.com/enishi-crm/enishi/internal/message"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
 // secretsFor is where the channels read secrets: the environment
-// (ENISHI_SECRET_…), until the encrypted secret store is wired in.
-func secretsFor(env *Env) channel.Secrets { return channel.EnvSecrets{Getenv: env.Getenv} }
+// (ENISHI_SECRET_…) first, then the integration secrets `settings
+// set-secret` stores (which the security capability encrypts at rest).
+func secretsFor(env *Env, st store.Store) channel.Secrets {
+	out := channel.MultiSecrets{channel.EnvSecrets{Getenv: env.Getenv}}
+	if st != nil {
+		out = append(out, channel.SecretFunc(ingest.SettingsSecrets{Store: st}.Secret))
+	}
+	return out
+}
 
 // channels starts the channel service over st with the senders the
 // settings and secrets allow; reload rebuilds them.
@@ -37,7 +45,7 @@ type channels struct {
 }
 
 func startChannels(ctx context.Context, env *Env, st *store.DB, c clock.Clock) (*channels, error) {
-	sec := secretsFor(env)
+	sec := secretsFor(env, st)
 	svc, err := channel.New(ctx, channel.Config{Store: st, Clock: c, Secrets: sec, Log: env.Log, Recommender: st})
 	if err != nil {
 		return nil, err
@@ -92,7 +100,6 @@ func cmdEmail(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	sec := secretsFor(env)
 	sel := func(set *channel.Settings) string {
 		switch {
 		case *selector != "":
@@ -102,20 +109,24 @@ func cmdEmail(ctx context.Context, env *Env, args []string) error {
 		}
 		return "enishi"
 	}
-	ourRecord := func() (string, error) {
-		key, ok, err := sec.Secret(ctx, channel.SecretDKIMKey)
-		if err != nil || !ok {
-			return "", err
-		}
-		return email.DKIMRecord(key)
-	}
-	settings := func() (*channel.Settings, error) {
+	// settings reads the channel settings and the DKIM record of the
+	// configured key ("" without one).
+	settings := func() (*channel.Settings, string, error) {
 		st, err := db.open(ctx, env, nil)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		defer st.Close()
-		return channel.LoadSettings(ctx, st)
+		set, err := channel.LoadSettings(ctx, st)
+		if err != nil {
+			return nil, "", err
+		}
+		key, ok, err := secretsFor(env, st).Secret(ctx, channel.SecretDKIMKey)
+		if err != nil || !ok {
+			return set, "", err
+		}
+		rec, err := email.DKIMRecord(key)
+		return set, rec, err
 	}
 	switch args[0] {
 	case "dkim-key":
@@ -131,18 +142,14 @@ func cmdEmail(ctx context.Context, env *Env, args []string) error {
 		} else {
 			fmt.Fprint(env.Stdout, key)
 		}
-		fmt.Fprintf(env.Stdout, "\nGive enishi the key as %s (the contents of the PEM file),\nand publish this TXT record at %s._domainkey.YOUR-DOMAIN:\n\n%s\n",
-			channel.EnvName(channel.SecretDKIMKey), sel(nil), rec)
+		fmt.Fprintf(env.Stdout, "\nGive enishi the key (`enishi settings set-secret %s - < FILE`, or the variable %s),\nand publish this TXT record at %s._domainkey.YOUR-DOMAIN:\n\n%s\n",
+			channel.SecretDKIMKey, channel.EnvName(channel.SecretDKIMKey), sel(nil), rec)
 		return nil
 	case "dns-records":
 		if len(pos) != 1 {
 			return usagef("usage: enishi email dns-records DOMAIN")
 		}
-		set, err := settings()
-		if err != nil {
-			return err
-		}
-		rec, err := ourRecord()
+		set, rec, err := settings()
 		if err != nil {
 			return err
 		}
@@ -154,15 +161,14 @@ func cmdEmail(ctx context.Context, env *Env, args []string) error {
 			fmt.Fprintf(env.Stdout, "%s  %s\n  %s\n  (%s)\n\n", r.Name, r.Type, r.Value, r.Note)
 		}
 		if rec == "" {
-			fmt.Fprintf(env.Stdout, "No DKIM key is configured yet: run `enishi email dkim-key` and set %s.\n", channel.EnvName(channel.SecretDKIMKey))
+			fmt.Fprintf(env.Stdout, "No DKIM key is configured yet: run `enishi email dkim-key`, then `enishi settings set-secret %s - < dkim.pem`.\n", channel.SecretDKIMKey)
 		}
 		return nil
 	case "check-domain":
 		if len(pos) != 1 {
 			return usagef("usage: enishi email check-domain DOMAIN")
 		}
-		set, _ := settings()
-		rec, err := ourRecord()
+		set, rec, err := settings()
 		if err != nil {
 			return err
 		}
@@ -220,7 +226,7 @@ func cmdEmail(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		defer st.Close()
-		svc, err := channel.New(ctx, channel.Config{Store: st, Secrets: sec, Log: env.Log})
+		svc, err := channel.New(ctx, channel.Config{Store: st, Secrets: secretsFor(env, st), Log: env.Log})
 		if err != nil {
 			return err
 		}
@@ -323,7 +329,7 @@ func cmdTemplate(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		if *cust != 0 {
-			svc, err := channel.New(ctx, channel.Config{Store: st, Secrets: secretsFor(env), Log: env.Log})
+			svc, err := channel.New(ctx, channel.Config{Store: st, Secrets: secretsFor(env, st), Log: env.Log})
 			if err != nil {
 				return err
 			}

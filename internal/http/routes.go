@@ -36,6 +36,7 @@ func (s *Server) routesCore() {
 	s.routesAnalytics()
 	s.routesAdmin()
 	s.routesChannels()
+	s.routesIngest()
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {

@@ -21,6 +21,8 @@ import (
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/content"
 	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/ingest"
+	"github.com/enishi-crm/enishi/internal/metrics"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
@@ -49,6 +51,11 @@ type Config struct {
 	LINEQuota func(ctx context.Context) (any, error)
 	// Segments answers segment membership (DM export, LINE audiences).
 	Segments channel.Segments
+	// Metrics is the registry served at /metrics; New makes one if nil.
+	Metrics *metrics.Registry
+	// Ingest accepts events and webhooks; New makes one (without running
+	// its workers) if nil.
+	Ingest *ingest.Service
 }
 
 // Route describes one registered route, for documentation and the test
@@ -78,6 +85,15 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Metrics == nil && cfg.Ingest != nil {
+		cfg.Metrics = cfg.Ingest.Metrics()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewRegistry()
+	}
+	if cfg.Ingest == nil {
+		cfg.Ingest = ingest.New(ingest.Config{Store: cfg.Store, Clock: cfg.Clock, Log: cfg.Log, Metrics: cfg.Metrics})
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLoginLimiter(), keyTouched: map[int64]time.Time{}, engine: content.NewEngine()}
 	s.routesCore()
