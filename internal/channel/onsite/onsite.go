@@ -30,7 +30,7 @@ func (Sender) Send(context.Context, message.Rendered) (message.Result, error) {
 const Snippet = `<script>
 (function () {
   var base = document.currentScript.getAttribute("data-enishi") || "";
-  var anon = (window.enishi && enishi.anonymousId && enishi.anonymousId()) || localStorage.getItem("enishi_aid") || "";
+  var anon = decodeURIComponent((document.cookie.match(/(?:^|; )enishi_aid=([^;]*)/) || [])[1] || "");
   fetch(base + "/api/v1/onsite/messages?anonymous_id=" + encodeURIComponent(anon) + "&path=" + encodeURIComponent(location.pathname))
     .then(function (r) { return r.ok ? r.json() : { messages: [] }; })
     .then(function (d) {
