@@ -514,3 +514,57 @@ func TestDispatchForTheJourneyOutbox(t *testing.T) {
 		t.Fatalf("no consent = %+v %v", res, err)
 	}
 }
+
+func TestOnsiteMessagesAndPushSubscriptionsFromTheJSTag(t *testing.T) {
+	ce := newChanEnv(t, storetest.SQLite)
+	b := storetest.Buyer(t, "shop", "c0009", "hana@example.com", "")
+	b.Identifiers = append(b.Identifiers, identity.Identifier{Kind: identity.Anonymous, Value: "aid-123"})
+	res, err := ce.db.ImportCustomers(ctx, []customer.Record{b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cust := res.CustomerIDs[0]
+	code, out := ce.call(nil, "POST", "/api/v1/templates", ce.admin, map[string]any{"name": "popup", "variants": []any{
+		map[string]any{"channel": "onsite", "subject": "{{ customer.honorific_name }}へ", "text": "新茶あります", "url": "https://shop.example.com/shincha"}}}, nil)
+	if code != 201 {
+		t.Fatalf("template = %d %v", code, out)
+	}
+	tid := int64(out["id"].(float64))
+	if _, err := ce.svc.Send(ctx, message.Outgoing{Key: "onsite:1", CustomerID: cust, Channel: message.OnSite, TemplateID: tid, Source: "journey:5:step:1"}); err != nil {
+		t.Fatal(err)
+	}
+	code, out = ce.call(nil, "GET", "/api/v1/onsite/messages?anonymous_id=aid-123", "", nil, nil)
+	msgs := out["messages"].([]any)
+	if code != 200 || len(msgs) != 1 || msgs[0].(map[string]any)["title"] != "お客様へ" || msgs[0].(map[string]any)["text"] != "新茶あります" {
+		t.Fatalf("on-site = %d %v", code, out)
+	}
+	if !strings.HasPrefix(fmt.Sprint(msgs[0].(map[string]any)["url"]), ce.srv.URL+"/t/c/") {
+		t.Fatalf("on-site link not tracked: %v", msgs[0])
+	}
+	if rec, _ := ce.db.SendRecordByKey(ctx, "onsite:1"); rec.Status != channel.StatusDelivered {
+		t.Fatalf("shown message = %+v", rec)
+	}
+	_, out = ce.call(nil, "GET", "/api/v1/onsite/messages?anonymous_id=aid-123", "", nil, nil)
+	if len(out["messages"].([]any)) != 0 {
+		t.Fatalf("shown twice: %v", out)
+	}
+	// A campaign for anonymous visitors shows to a stranger, not to the known customer.
+	code, _ = ce.call(nil, "POST", "/api/v1/onsite/campaigns", ce.admin, map[string]any{"name": "初回訪問", "template_id": tid, "audience": "anonymous", "active": true}, nil)
+	if code != 201 {
+		t.Fatalf("campaign = %d", code)
+	}
+	_, out = ce.call(nil, "GET", "/api/v1/onsite/messages?anonymous_id=stranger", "", nil, nil)
+	_, known := ce.call(nil, "GET", "/api/v1/onsite/messages?anonymous_id=aid-123", "", nil, nil)
+	if len(out["messages"].([]any)) != 1 || len(known["messages"].([]any)) != 0 {
+		t.Fatalf("campaign audience: stranger %v, known %v", out, known)
+	}
+	code, out = ce.call(nil, "POST", "/api/v1/push/subscriptions", "", map[string]any{"anonymous_id": "aid-123",
+		"subscription": map[string]any{"endpoint": "https://push.example.com/s/1", "keys": map[string]string{"p256dh": "BK", "auth": "au"}}}, nil)
+	if code != 201 {
+		t.Fatalf("subscribe = %d %v", code, out)
+	}
+	rs, _ := ce.db.Recipients(ctx, message.Push, []int64{cust})
+	if len(rs[cust].Push) != 1 {
+		t.Fatalf("subscription not filed under the customer: %+v", rs[cust])
+	}
+}
