@@ -36,6 +36,8 @@ func (s *Server) routesCore() {
 	s.routesAnalytics()
 	s.routesVoice()
 	s.routesAdmin()
+	s.routesChannels()
+	s.routesIngest()
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {

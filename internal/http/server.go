@@ -16,8 +16,13 @@ import (
 	"time"
 
 	"github.com/enishi-crm/enishi/internal/auth"
+	"github.com/enishi-crm/enishi/internal/channel"
+	"github.com/enishi-crm/enishi/internal/channel/email"
 	"github.com/enishi-crm/enishi/internal/clock"
+	"github.com/enishi-crm/enishi/internal/content"
 	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/ingest"
+	"github.com/enishi-crm/enishi/internal/metrics"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
@@ -31,6 +36,26 @@ type Config struct {
 	Log      *slog.Logger
 	// SecureCookies marks session cookies Secure (serving over TLS).
 	SecureCookies bool
+
+	// Channels sends messages and handles unsubscribes, tracking and
+	// provider callbacks; nil leaves those routes answering 503.
+	Channels *channel.Service
+	// ReloadChannels rebuilds the senders after the settings changed.
+	ReloadChannels func(ctx context.Context) error
+	// Secrets gives provider secrets (Twilio auth token for callback
+	// signatures, the DKIM key for DNS records).
+	Secrets channel.Secrets
+	// Resolver reads DNS for the e-mail domain check (default: the system's).
+	Resolver email.Resolver
+	// LINEQuota reads the LINE quota; nil without LINE.
+	LINEQuota func(ctx context.Context) (any, error)
+	// Segments answers segment membership (DM export, LINE audiences).
+	Segments channel.Segments
+	// Metrics is the registry served at /metrics; New makes one if nil.
+	Metrics *metrics.Registry
+	// Ingest accepts events and webhooks; New makes one (without running
+	// its workers) if nil.
+	Ingest *ingest.Service
 	// PublicURL is the address customers reach enishi at (survey links in
 	// messages); empty: taken from each request.
 	PublicURL string
@@ -47,6 +72,7 @@ type Route struct {
 // Server is the HTTP handler of enishi.
 type Server struct {
 	cfg    Config
+	engine *content.Engine
 	mux    *http.ServeMux
 	routes []Route
 	limits *loginLimiter
@@ -65,7 +91,16 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLoginLimiter(), keyTouched: map[int64]time.Time{}}
+	if cfg.Metrics == nil && cfg.Ingest != nil {
+		cfg.Metrics = cfg.Ingest.Metrics()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewRegistry()
+	}
+	if cfg.Ingest == nil {
+		cfg.Ingest = ingest.New(ingest.Config{Store: cfg.Store, Clock: cfg.Clock, Log: cfg.Log, Metrics: cfg.Metrics})
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLoginLimiter(), keyTouched: map[int64]time.Time{}, engine: content.NewEngine()}
 	s.routesCore()
 	return s
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/customer"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
+	"github.com/enishi-crm/enishi/internal/ingest"
+	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/store/storetest"
 )
 
@@ -333,6 +335,74 @@ func TestInquiryDeskAPI(t *testing.T) {
 		}
 		if ex, _ := e.db.ExcludedFromCampaigns(ctx, []int64{id}); ex[id] {
 			t.Error("still excluded after closing")
+		}
+	})
+}
+
+func TestSubscriptionAndReviewWebhooksThroughTheInbox(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		t.Parallel()
+		e := newEnv(t, open)
+		if err := e.api.Ingest().Secrets().SetSecret(ctx, ingest.SecretGeneric("cart"), "whsec_cart"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.api.Ingest().Secrets().SetSecret(ctx, ingest.SecretShopifyApp, shopifySecret); err != nil {
+			t.Fatal(err)
+		}
+		send := func(body string) (int, map[string]any) {
+			t.Helper()
+			b := []byte(body)
+			code, _, out := e.post("/webhooks/generic/cart", b, map[string]string{"X-Enishi-Signature": ingest.SignGeneric("whsec_cart", storetest.T0, b)})
+			return code, out
+		}
+		created := `{"id":"s-1","type":"subscription.created","created_at":"2026-04-01T12:00:00+09:00","data":{"subscription_id":"S-9",
+			"customer":{"id":"77","email":"kana@example.jp"},"sku":"SP-001","product_name":"乳酸菌サプリ","cycle":{"unit":"month","count":1},
+			"price":2916,"started_at":"2026-03-01T10:00:00+09:00","deliveries":1}}`
+		if code, out := send(created); code != 200 {
+			t.Fatalf("created: %d %v", code, out)
+		}
+		// Refused before it is queued: a bad cycle, an unknown event type.
+		if code, out := send(strings.Replace(strings.Replace(created, `"s-1"`, `"s-2"`, 1), `"month"`, `"year"`, 1)); code != 400 {
+			t.Errorf("bad cycle: %d %v", code, out)
+		}
+		if code, _ := send(`{"id":"s-3","type":"subscription.exploded","created_at":"2026-04-01T12:00:00+09:00","data":{"subscription_id":"S-9"}}`); code != 400 {
+			t.Errorf("unknown type: %d", code)
+		}
+		skipped := `{"id":"s-4","type":"subscription.skipped","data":{"subscription_id":"S-9"}}`
+		review := `{"id":"r-1","type":"review.created","created_at":"2026-04-01T12:00:00+09:00","data":{"review_id":"RV-1","sku":"SP-001",
+			"rating":5,"title":"最高","body":"続けています","reviewed_at":"2026-03-30T20:00:00+09:00","customer":{"email":"kana@example.jp"}}}`
+		for _, b := range []string{skipped, review} {
+			if code, out := send(b); code != 200 {
+				t.Fatalf("%s: %d %v", b, code, out)
+			}
+		}
+		shopifyBody := []byte(`{"id":555,"customer_id":4242,"status":"active","origin_order_id":9001,
+			"delivery_policy":{"interval":"week","interval_count":4},"billing_policy":{"interval":"week","interval_count":4},"currency_code":"JPY"}`)
+		if code, out := e.shopify("subscription_contracts/create", "w-1", shopifyBody); code != 200 {
+			t.Fatalf("shopify: %d %v", code, out)
+		}
+		e.drain()
+		list, total, err := e.db.ListSubscriptions(ctx, store.SubscriptionQuery{})
+		if err != nil || total != 2 {
+			t.Fatalf("contracts %d %v", total, err)
+		}
+		var kana int64
+		for _, c := range list {
+			switch c.ExternalID {
+			case "S-9":
+				kana = c.CustomerID
+				if c.Skips != 1 || c.Status != "skipped" || c.Source != "cart" {
+					t.Errorf("S-9 %+v", c)
+				}
+			case "555":
+				if c.Source != "shopify" || c.Cycle.Count != 28 || c.ProductName == "" {
+					t.Errorf("shopify contract %+v", c)
+				}
+			}
+		}
+		rs, _, err := e.db.ListReviews(ctx, store.ReviewQuery{SKU: "SP-001"})
+		if err != nil || len(rs) != 1 || rs[0].CustomerID != kana || kana == 0 {
+			t.Errorf("reviews %+v %v", rs, err)
 		}
 	})
 }

@@ -429,6 +429,12 @@ func (w *subWriter) originOrder(ctx context.Context, u *subscription.Update, c *
 	err := w.tx.queryRowCached(ctx, w.db, `SELECT id, total, ordered_at FROM orders WHERE source = $1 AND external_id = $2`, u.Source, u.OriginOrder).
 		Scan(&id, &total, &at)
 	if isNoRows(err) {
+		if c.SKU == "" && c.ProductName == "" && u.SKU == nil && u.ProductName == nil {
+			// The origin order is not here (yet): a name until the cart or an
+			// update says what is delivered.
+			name := "定期契約 " + u.ExternalID
+			u.ProductName = &name
+		}
 		return nil
 	}
 	if err != nil {

@@ -29,6 +29,9 @@ var Families = []string{"subscription", "review"}
 // Validate checks a generic webhook event of the subscription or review
 // family without writing anything.
 func Validate(source, id, typ string, at time.Time, data []byte) error {
+	if at.IsZero() {
+		at = time.Unix(0, 0) // the inbox fills in the time of receipt
+	}
 	_, _, err := parse(source, id, typ, at, data)
 	return err
 }
