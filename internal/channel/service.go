@@ -41,6 +41,12 @@ type Loyalty interface {
 	PointsAndRank(ctx context.Context, customerID int64) (balance int64, rank string, err error)
 }
 
+// Surveys makes customers' survey links for the survey.url merge field
+// (internal/survey.Linker); nil leaves it empty.
+type Surveys interface {
+	SurveyURL(ctx context.Context, baseURL string, surveyID, customerID int64, channel string) (string, error)
+}
+
 // Config holds a Service's dependencies.
 type Config struct {
 	Store   Store
@@ -54,6 +60,7 @@ type Config struct {
 	LinkKey     []byte
 	Recommender Recommender
 	Loyalty     Loyalty
+	Surveys     Surveys
 	Log         *slog.Logger
 	// Workers bounds concurrent provider calls in one batch (default 8).
 	Workers int
@@ -575,7 +582,35 @@ func (s *Service) mergeData(ctx context.Context, set *Settings, r *Recipient, va
 	if code, ok := vars["coupon_code"].(string); ok {
 		d.CouponCode = code
 	}
+	if s.cfg.Surveys != nil && tpl.NeedsSurvey && set.BaseURL != "" {
+		if id, ok := surveyID(vars["survey_id"]); ok {
+			u, err := s.cfg.Surveys.SurveyURL(ctx, set.BaseURL, id, c.ID, "message")
+			if err != nil {
+				return d, fmt.Errorf("survey link: %w", err)
+			}
+			d.SurveyURL = u
+		}
+	}
 	return d, nil
+}
+
+// surveyID reads vars.survey_id (a number, or a number in a string).
+func surveyID(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, x > 0
+	case int:
+		return int64(x), x > 0
+	case float64:
+		return int64(x), x > 0 && x == float64(int64(x))
+	case json.Number:
+		n, err := x.Int64()
+		return n, err == nil && n > 0
+	case string:
+		n, err := strconv.ParseInt(x, 10, 64)
+		return n, err == nil && n > 0
+	}
+	return 0, false
 }
 
 // render fills j.rendered: content, tracked links, compliance headers.

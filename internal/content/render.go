@@ -62,6 +62,9 @@ type Data struct {
 	Rank                  string
 	CouponCode            string
 	UnsubscribeURL        string
+	// SurveyURL is the customer's answer page of the send's survey
+	// (vars.survey_id), for survey.url.
+	SurveyURL string
 	Shop                  Shop
 	// Footer appends the compliance footer (sender, address, contact,
 	// unsubscribe link) to e-mail HTML and text: on for marketing mail.
@@ -77,7 +80,7 @@ var FieldNames = []string{
 	"customer.prefecture", "customer.order_count", "customer.total_spent",
 	"last_purchase.product", "last_purchase.sku", "last_purchase.url", "last_purchase.amount", "last_purchase.date",
 	"days_since_last_purchase", "recommended[].name", "recommended[].sku", "recommended[].price", "recommended[].url",
-	"recommended[].image_url", "points.balance", "points.rank", "rank", "coupon.code", "unsubscribe_url",
+	"recommended[].image_url", "points.balance", "points.rank", "rank", "coupon.code", "unsubscribe_url", "survey.url",
 	"shop.name", "shop.address", "shop.contact", "shop.url", "vars.NAME",
 }
 
@@ -111,6 +114,7 @@ func (d *Data) bindings(escape bool) liquid.Bindings {
 		"rank":            s(d.Rank),
 		"coupon":          map[string]any{"code": s(d.CouponCode)},
 		"unsubscribe_url": s(d.UnsubscribeURL),
+		"survey":          map[string]any{"url": s(d.SurveyURL)},
 		"shop":            map[string]any{"name": s(d.Shop.Name), "address": s(d.Shop.Address), "contact": s(d.Shop.Contact), "url": s(d.Shop.URL), "note": s(d.Shop.Note)},
 	}
 	if d.DaysSinceLastPurchase != nil {
@@ -275,12 +279,15 @@ type Compiled struct {
 	// recommended products or points/rank, so that callers only look them
 	// up when a template uses them.
 	NeedsRecommendations, NeedsPoints bool
+	// NeedsSurvey says a variant shows survey.url (a link made per customer).
+	NeedsSurvey bool
 }
 
 // note records which costly merge fields a source uses.
 func (c *Compiled) note(src string) {
 	c.NeedsRecommendations = c.NeedsRecommendations || strings.Contains(src, "recommended")
 	c.NeedsPoints = c.NeedsPoints || strings.Contains(src, "points") || strings.Contains(src, "rank")
+	c.NeedsSurvey = c.NeedsSurvey || strings.Contains(src, "survey")
 }
 
 type compiledVariant struct {

@@ -24,6 +24,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/ingest"
 	"github.com/enishi-crm/enishi/internal/metrics"
 	"github.com/enishi-crm/enishi/internal/store"
+	"github.com/enishi-crm/enishi/internal/survey"
 )
 
 // Config holds a server's dependencies.
@@ -80,7 +81,7 @@ type Server struct {
 	keyTouchMu sync.Mutex
 	keyTouched map[int64]time.Time
 
-	surveys surveyLinks
+	surveys *survey.Linker
 }
 
 // New builds the server and its routes.
@@ -100,7 +101,7 @@ func New(cfg Config) *Server {
 	if cfg.Ingest == nil {
 		cfg.Ingest = ingest.New(ingest.Config{Store: cfg.Store, Clock: cfg.Clock, Log: cfg.Log, Metrics: cfg.Metrics})
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLoginLimiter(), keyTouched: map[int64]time.Time{}, engine: content.NewEngine()}
+	s := &Server{surveys: &survey.Linker{Store: cfg.Store}, cfg: cfg, mux: http.NewServeMux(), limits: newLoginLimiter(), keyTouched: map[int64]time.Time{}, engine: content.NewEngine()}
 	s.routesCore()
 	return s
 }

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/enishi-crm/enishi/internal/auth"
 	"github.com/enishi-crm/enishi/internal/errs"
@@ -31,29 +30,8 @@ import (
 // submit answers through a customer's browser. The JSON endpoints take no
 // cookies: the link token in the body is the only credential.
 
-// surveyLinks holds the survey link signer, made from the stored key on
-// first use.
-type surveyLinks struct {
-	mu     sync.Mutex
-	signer *survey.Signer
-}
-
 func (s *Server) surveySigner(ctx context.Context) (*survey.Signer, error) {
-	s.surveys.mu.Lock()
-	defer s.surveys.mu.Unlock()
-	if s.surveys.signer != nil {
-		return s.surveys.signer, nil
-	}
-	key, err := s.cfg.Store.SurveyLinkKey(ctx)
-	if err != nil {
-		return nil, err
-	}
-	sg, err := survey.NewSigner(key)
-	if err != nil {
-		return nil, err
-	}
-	s.surveys.signer = sg
-	return sg, nil
+	return s.surveys.Signer(ctx)
 }
 
 // publicURL is where customers reach enishi: the configured address, or

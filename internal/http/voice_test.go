@@ -14,6 +14,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/customer"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
 	"github.com/enishi-crm/enishi/internal/ingest"
+	"github.com/enishi-crm/enishi/internal/message"
 	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/store/storetest"
 )
@@ -403,6 +404,49 @@ func TestSubscriptionAndReviewWebhooksThroughTheInbox(t *testing.T) {
 		rs, _, err := e.db.ListReviews(ctx, store.ReviewQuery{SKU: "SP-001"})
 		if err != nil || len(rs) != 1 || rs[0].CustomerID != kana || kana == 0 {
 			t.Errorf("reviews %+v %v", rs, err)
+		}
+	})
+}
+
+func TestSurveyLinkInAMessageOpensTheCustomersAnswerPage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		t.Parallel()
+		ce := newChanEnv(t, open)
+		cust := ce.customer("c0009", "hana@example.com", true)
+		code, sv := ce.call(nil, "POST", "/api/v1/surveys", ce.admin, surveyJSON, nil)
+		if code != 201 {
+			t.Fatalf("survey: %d %v", code, sv)
+		}
+		sid := int64(sv["id"].(float64))
+		code, tpl := ce.call(nil, "POST", "/api/v1/templates", ce.admin, map[string]any{"name": "アンケートのお願い", "purpose": "marketing", "variants": []any{
+			map[string]any{"channel": "email", "subject": "アンケートのお願い", "blocks": []any{
+				map[string]any{"type": "text", "text": "{{ customer.honorific_name }}、ご意見をお聞かせください。"},
+				map[string]any{"type": "button", "text": "アンケートに答える", "url": "{{ survey.url }}"}}}}}, nil)
+		if code != 201 {
+			t.Fatalf("template: %d %v", code, tpl)
+		}
+		_, err := ce.svc.Send(ctx, message.Outgoing{Key: "survey:" + itoa(sid) + ":" + itoa(cust), CustomerID: cust, Channel: message.Email,
+			Purpose: message.Marketing, TemplateID: int64(tpl["id"].(float64)), Source: "campaign:7", Vars: map[string]any{"survey_id": sid}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs := ce.smtp.Messages()
+		if len(msgs) != 1 {
+			t.Fatalf("%d mails", len(msgs))
+		}
+		// The button links to the customer's own answer page (enishi's own
+		// links are not click-tracked).
+		page := regexp.MustCompile(regexp.QuoteMeta(ce.srv.URL)+`/s/[A-Za-z0-9_\-.]+`).FindString(decodedBody(t, msgs[0].Data))
+		if page == "" {
+			t.Fatalf("no link to the answer page in:\n%s", decodedBody(t, msgs[0].Data))
+		}
+		code, html := ce.page("GET", strings.TrimPrefix(page, ce.srv.URL), nil, nil)
+		if code != 200 || !strings.Contains(html, "お肌のアンケート") {
+			t.Fatalf("answer page %s: %d", page, code)
+		}
+		r, err := ce.db.SurveyResults(ctx, sid, 0)
+		if err != nil || r.Reached != 1 {
+			t.Errorf("the customer was not counted as reached: %+v %v", r, err)
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -113,4 +114,48 @@ func Link(ctx context.Context, inv Inviter, sg *Signer, baseURL string, surveyID
 		return "", err
 	}
 	return strings.TrimRight(baseURL, "/") + PagePath(sg.Token(surveyID, customerID)), nil
+}
+
+// LinkStore is where a Linker reads the signing key and records
+// invitations; store.Store is one.
+type LinkStore interface {
+	Inviter
+	SurveyLinkKey(ctx context.Context) ([]byte, error)
+}
+
+// Linker makes customers' survey links, reading the signing key from the
+// store on first use. It is safe for concurrent use.
+type Linker struct {
+	Store LinkStore
+	mu    sync.Mutex
+	sg    *Signer
+}
+
+// Signer returns the signer of the store's key.
+func (l *Linker) Signer(ctx context.Context) (*Signer, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sg != nil {
+		return l.sg, nil
+	}
+	key, err := l.Store.SurveyLinkKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sg, err := NewSigner(key)
+	if err != nil {
+		return nil, err
+	}
+	l.sg = sg
+	return sg, nil
+}
+
+// SurveyURL returns a customer's answer page for a survey and records the
+// invitation (the survey.url merge field of messages).
+func (l *Linker) SurveyURL(ctx context.Context, baseURL string, surveyID, customerID int64, channel string) (string, error) {
+	sg, err := l.Signer(ctx)
+	if err != nil {
+		return "", err
+	}
+	return Link(ctx, l.Store, sg, baseURL, surveyID, customerID, channel)
 }
