@@ -65,7 +65,7 @@ type Data struct {
 	// SurveyURL is the customer's answer page of the send's survey
 	// (vars.survey_id), for survey.url.
 	SurveyURL string
-	Shop                  Shop
+	Shop      Shop
 	// Footer appends the compliance footer (sender, address, contact,
 	// unsubscribe link) to e-mail HTML and text: on for marketing mail.
 	Footer bool

@@ -436,7 +436,7 @@ func TestSurveyLinkInAMessageOpensTheCustomersAnswerPage(t *testing.T) {
 		}
 		// The button links to the customer's own answer page (enishi's own
 		// links are not click-tracked).
-		page := regexp.MustCompile(regexp.QuoteMeta(ce.srv.URL)+`/s/[A-Za-z0-9_\-.]+`).FindString(decodedBody(t, msgs[0].Data))
+		page := regexp.MustCompile(regexp.QuoteMeta(ce.srv.URL) + `/s/[A-Za-z0-9_\-.]+`).FindString(decodedBody(t, msgs[0].Data))
 		if page == "" {
 			t.Fatalf("no link to the answer page in:\n%s", decodedBody(t, msgs[0].Data))
 		}
