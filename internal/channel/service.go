@@ -47,6 +47,13 @@ type Surveys interface {
 	SurveyURL(ctx context.Context, baseURL string, surveyID, customerID int64, channel string) (string, error)
 }
 
+// Exclusions leaves customers out of marketing for a reason of the shop's
+// (store.InquiryStore: an open or pending inquiry, when the setting is on);
+// nil leaves nobody out.
+type Exclusions interface {
+	ExcludedFromCampaigns(ctx context.Context, customerIDs []int64) (map[int64]bool, error)
+}
+
 // Config holds a Service's dependencies.
 type Config struct {
 	Store   Store
@@ -61,6 +68,7 @@ type Config struct {
 	Recommender Recommender
 	Loyalty     Loyalty
 	Surveys     Surveys
+	Exclusions  Exclusions
 	Log         *slog.Logger
 	// Workers bounds concurrent provider calls in one batch (default 8).
 	Workers int
@@ -432,6 +440,25 @@ func (s *Service) prepare(ctx context.Context, set *Settings, jobs []*job, now t
 		j.rendered.To = address(set, j.o.Channel, r)
 		if j.rendered.To != "" {
 			addrs[j.o.Channel] = append(addrs[j.o.Channel], j.rendered.To)
+		}
+	}
+	if s.cfg.Exclusions != nil {
+		var marketing []int64
+		for _, j := range jobs {
+			if j.upd.Status == "" && j.o.Purpose == message.Marketing {
+				marketing = append(marketing, j.o.CustomerID)
+			}
+		}
+		if len(marketing) > 0 {
+			ex, err := s.cfg.Exclusions.ExcludedFromCampaigns(ctx, marketing)
+			if err != nil {
+				return fmt.Errorf("check campaign exclusions: %w", err)
+			}
+			for _, j := range jobs {
+				if j.upd.Status == "" && j.o.Purpose == message.Marketing && ex[j.o.CustomerID] {
+					j.block(ReasonOpenInquiry, now)
+				}
+			}
 		}
 	}
 	compiled := map[int64]*content.Compiled{}

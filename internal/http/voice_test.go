@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"encoding/csv"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enishi-crm/enishi/internal/channel"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/customer"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
@@ -447,6 +449,37 @@ func TestSurveyLinkInAMessageOpensTheCustomersAnswerPage(t *testing.T) {
 		r, err := ce.db.SurveyResults(ctx, sid, 0)
 		if err != nil || r.Reached != 1 {
 			t.Errorf("the customer was not counted as reached: %+v %v", r, err)
+		}
+	})
+}
+
+func TestOpenInquiryKeepsTheCustomerOutOfMarketing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		t.Parallel()
+		ce := newChanEnv(t, open)
+		cust := ce.customer("c0010", "jiro@example.com", true)
+		qid, err := ce.db.AddInquiry(ctx, customer.Inquiry{CustomerID: cust, Channel: "email", Subject: "届いた商品が違います"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ce.send("campaign:5:a", cust, message.Email, message.Marketing)
+		var be *channel.BlockedError
+		if !errors.As(err, &be) || be.Reason != channel.ReasonOpenInquiry {
+			t.Fatalf("marketing to a customer with an open inquiry = %v", err)
+		}
+		// Service messages still go out; closing the inquiry lets marketing through.
+		if _, err := ce.send("order:1:shipped", cust, message.Email, message.Transactional); err != nil {
+			t.Fatalf("transactional: %v", err)
+		}
+		closed := customer.InquiryClosed
+		if _, err := ce.db.UpdateInquiry(ctx, qid, &closed, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ce.send("campaign:5:b", cust, message.Email, message.Marketing); err != nil {
+			t.Fatalf("after closing: %v", err)
+		}
+		if n := len(ce.smtp.Messages()); n != 2 {
+			t.Errorf("%d mails, want the service mail and the second campaign", n)
 		}
 	})
 }
