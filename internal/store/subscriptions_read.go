@@ -341,22 +341,23 @@ func (db *DB) SubscriptionCancellations(ctx context.Context, opt subscription.Ca
 		return nil, err
 	}
 	// Skips and deliveries in the period; subscribers live in it and who of
-	// them skipped or paused.
+	// them skipped or paused. Without a product or plan filter, changes and
+	// deliveries are counted without joining their contracts.
 	sf, sargs := subFilter(time.Time{}, time.Time{}, "", opt.SKU, opt.Plan)
 	n := len(sargs)
-	from, to := ms(opt.From), ms(opt.To)
+	p1, p2 := "$"+itoa(n+1), "$"+itoa(n+2)
+	join, where := "", ""
+	if opt.SKU != "" || opt.Plan != "" {
+		join, where = " JOIN subscriptions s ON s.id = x.subscription_id", " AND "+prefixed(sf, "s.")
+	}
 	q := `SELECT
-		(SELECT count(*) FROM subscription_changes ch JOIN subscriptions s ON s.id = ch.subscription_id
-			WHERE ch.kind = 'skipped' AND ch.at >= $` + itoa(n+1) + ` AND ch.at < $` + itoa(n+2) + ` AND ` + prefixed(sf, "s.") + `),
-		(SELECT count(*) FROM subscription_deliveries d JOIN subscriptions s ON s.id = d.subscription_id
-			WHERE d.delivered_at >= $` + itoa(n+1) + ` AND d.delivered_at < $` + itoa(n+2) + ` AND ` + prefixed(sf, "s.") + `),
-		(SELECT count(*) FROM subscriptions s WHERE s.started_at < $` + itoa(n+2) + ` AND (s.cancelled_at IS NULL OR s.cancelled_at >= $` + itoa(n+1) + `) AND ` + prefixed(sf, "s.") + `),
-		(SELECT count(DISTINCT ch.subscription_id) FROM subscription_changes ch JOIN subscriptions s ON s.id = ch.subscription_id
-			WHERE ch.kind = 'skipped' AND ch.at >= $` + itoa(n+1) + ` AND ch.at < $` + itoa(n+2) + ` AND ` + prefixed(sf, "s.") + `),
-		(SELECT count(DISTINCT ch.subscription_id) FROM subscription_changes ch JOIN subscriptions s ON s.id = ch.subscription_id
-			WHERE ch.kind = 'paused' AND ch.at >= $` + itoa(n+1) + ` AND ch.at < $` + itoa(n+2) + ` AND ` + prefixed(sf, "s.") + `),
+		(SELECT count(*) FROM subscription_changes x` + join + ` WHERE x.kind = 'skipped' AND x.at >= ` + p1 + ` AND x.at < ` + p2 + where + `),
+		(SELECT count(*) FROM subscription_deliveries x` + join + ` WHERE x.delivered_at >= ` + p1 + ` AND x.delivered_at < ` + p2 + where + `),
+		(SELECT count(*) FROM subscriptions s WHERE s.started_at < ` + p2 + ` AND (s.cancelled_at IS NULL OR s.cancelled_at >= ` + p1 + `) AND ` + prefixed(sf, "s.") + `),
+		(SELECT count(DISTINCT x.subscription_id) FROM subscription_changes x` + join + ` WHERE x.kind = 'skipped' AND x.at >= ` + p1 + ` AND x.at < ` + p2 + where + `),
+		(SELECT count(DISTINCT x.subscription_id) FROM subscription_changes x` + join + ` WHERE x.kind = 'paused' AND x.at >= ` + p1 + ` AND x.at < ` + p2 + where + `),
 		(SELECT count(*) FROM subscriptions s WHERE s.status = 'paused' AND ` + prefixed(sf, "s.") + `)`
-	err = db.Read.QueryRowContext(ctx, q, append(sargs, from, to)...).Scan(&rep.Skips, &rep.Deliveries, &rep.Subscribers, &rep.Skippers, &rep.Pausers, &rep.PausedNow)
+	err = db.Read.QueryRowContext(ctx, q, append(sargs, ms(opt.From), ms(opt.To))...).Scan(&rep.Skips, &rep.Deliveries, &rep.Subscribers, &rep.Skippers, &rep.Pausers, &rep.PausedNow)
 	if err != nil {
 		return nil, fmt.Errorf("skip and pause rates: %w", err)
 	}
@@ -433,23 +434,16 @@ func (db *DB) SubscriptionMRR(ctx context.Context, from, to int) (*subscription.
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	// Delivered revenue per month, summed by the database over each
+	// month's range of the delivered_at index.
 	revenue := map[int]int64{}
-	rows, err = db.Read.QueryContext(ctx, `SELECT delivered_at, amount FROM subscription_deliveries WHERE delivered_at >= $1 AND delivered_at < $2`,
-		subscription.MonthStart(from).UnixMilli(), end)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var at, amount int64
-		if err := rows.Scan(&at, &amount); err != nil {
-			rows.Close()
+	for ym := from; ym <= to; ym = subscription.NextMonth(ym) {
+		var sum int64
+		if err := db.Read.QueryRowContext(ctx, `SELECT coalesce(sum(amount), 0) FROM subscription_deliveries WHERE delivered_at >= $1 AND delivered_at < $2`,
+			subscription.MonthStart(ym).UnixMilli(), subscription.MonthStart(subscription.NextMonth(ym)).UnixMilli()).Scan(&sum); err != nil {
 			return nil, err
 		}
-		revenue[subscription.CohortMonth(fromMS(at))] += amount
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
+		revenue[ym] = sum
 	}
 	return subscription.BuildMRR(from, to, db.Clock.Now(), cs, revenue), nil
 }

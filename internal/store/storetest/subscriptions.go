@@ -205,6 +205,25 @@ func testSubscriptionLiveFeed(t *testing.T, db *store.DB, c *clock.Manual) {
 			cr.Skips, cr.Deliveries, cr.Skippers, cr.Pausers, cr.Subscribers, skips, deliveries, skippers, pausers, len(b.Contracts))
 	}
 
+	// The same with a product filter (contracts joined).
+	crs := must[*subscription.CancellationReport](t)(db.SubscriptionCancellations(ctx, subscription.CancellationOptions{From: from, To: T0.Add(time.Hour), SKU: "SP-001"}))
+	var skus, skippersS, cancelledS int64
+	for _, k := range b.Contracts {
+		if k.Offer.SKU != "SP-001" {
+			continue
+		}
+		skus += int64(len(k.Skips))
+		if len(k.Skips) > 0 {
+			skippersS++
+		}
+		if !k.Cancelled.IsZero() {
+			cancelledS++
+		}
+	}
+	if crs.Skips != skus || crs.Skippers != skippersS || crs.Cancellations != cancelledS {
+		t.Errorf("SP-001: skips %d skippers %d cancellations %d; want %d %d %d", crs.Skips, crs.Skippers, crs.Cancellations, skus, skippersS, cancelledS)
+	}
+
 	// Subscribers and paused ones at each month's end, as the book says.
 	from6 := subscription.CohortMonth(T0.AddDate(0, -6, 0))
 	mrr := must[*subscription.MRRReport](t)(db.SubscriptionMRR(ctx, from6, subscription.CohortMonth(T0)))

@@ -55,7 +55,7 @@ CREATE TABLE subscription_deliveries (
     PRIMARY KEY (subscription_id, number)
 );
 CREATE INDEX subscription_deliveries_order ON subscription_deliveries (order_id) WHERE order_id IS NOT NULL;
-CREATE INDEX subscription_deliveries_at ON subscription_deliveries (delivered_at);
+CREATE INDEX subscription_deliveries_at ON subscription_deliveries (delivered_at, amount);
 
 -- The history of each contract; dedupe_key makes every change idempotent
 -- ("created", "delivery:3", "skip:2", "pause:<ms>" …).
