@@ -111,19 +111,11 @@ func (s *Server) routesVoice() {
 
 func (s *Server) listSubscriptions(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	limit, err := queryInt(r, "limit", 50)
+	limit, offset, cid, err := listQuery(r)
 	if err != nil {
 		return err
 	}
-	offset, err := queryInt(r, "offset", 0)
-	if err != nil {
-		return err
-	}
-	cid, err := queryInt(r, "customer_id", 0)
-	if err != nil {
-		return err
-	}
-	list, total, err := s.cfg.Store.ListSubscriptions(r.Context(), store.SubscriptionQuery{Status: q.Get("status"), CustomerID: int64(cid),
+	list, total, err := s.cfg.Store.ListSubscriptions(r.Context(), store.SubscriptionQuery{Status: q.Get("status"), CustomerID: cid,
 		SKU: q.Get("sku"), Plan: q.Get("plan"), RiskTier: q.Get("risk"), Limit: limit, Offset: offset})
 	if err != nil {
 		return err
@@ -211,11 +203,7 @@ func (s *Server) voiceEvent(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listReviews(w http.ResponseWriter, r *http.Request) error {
-	limit, err := queryInt(r, "limit", 50)
-	if err != nil {
-		return err
-	}
-	offset, err := queryInt(r, "offset", 0)
+	limit, offset, cid, err := listQuery(r)
 	if err != nil {
 		return err
 	}
@@ -223,11 +211,7 @@ func (s *Server) listReviews(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cid, err := queryInt(r, "customer_id", 0)
-	if err != nil {
-		return err
-	}
-	list, total, err := s.cfg.Store.ListReviews(r.Context(), store.ReviewQuery{SKU: r.URL.Query().Get("sku"), CustomerID: int64(cid), MaxRating: maxRating, Limit: limit, Offset: offset})
+	list, total, err := s.cfg.Store.ListReviews(r.Context(), store.ReviewQuery{SKU: r.URL.Query().Get("sku"), CustomerID: cid, MaxRating: maxRating, Limit: limit, Offset: offset})
 	if err != nil {
 		return err
 	}
@@ -236,20 +220,12 @@ func (s *Server) listReviews(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) listInquiries(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	limit, err := queryInt(r, "limit", 50)
-	if err != nil {
-		return err
-	}
-	offset, err := queryInt(r, "offset", 0)
-	if err != nil {
-		return err
-	}
-	cid, err := queryInt(r, "customer_id", 0)
+	limit, offset, cid, err := listQuery(r)
 	if err != nil {
 		return err
 	}
 	list, total, err := s.cfg.Store.ListInquiries(r.Context(), store.InquiryQuery{Status: q.Get("status"), Assignee: q.Get("assignee"), Tag: q.Get("tag"),
-		CustomerID: int64(cid), Limit: limit, Offset: offset})
+		CustomerID: cid, Limit: limit, Offset: offset})
 	if err != nil {
 		return err
 	}
@@ -540,4 +516,16 @@ func (s *Server) voicePreview(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return JSON(w, map[string]any{"count": n, "customer_ids": ids})
+}
+
+// listQuery reads a list's limit, offset and customer_id parameters.
+func listQuery(r *http.Request) (limit, offset int, customerID int64, err error) {
+	if limit, err = queryInt(r, "limit", 50); err != nil {
+		return
+	}
+	if offset, err = queryInt(r, "offset", 0); err != nil {
+		return
+	}
+	cid, err := queryInt(r, "customer_id", 0)
+	return limit, offset, int64(cid), err
 }
