@@ -21,6 +21,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/event"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/product"
+	"github.com/enishi-crm/enishi/internal/secret"
 )
 
 // Store is everything enishi asks of its database.
@@ -81,6 +82,10 @@ type Store interface {
 	SetSetting(ctx context.Context, key, value string) error
 
 	Stats(ctx context.Context) (Stats, error)
+
+	SecurityStore
+	PrivacyStore
+	RetentionStore
 }
 
 // BatchResult counts what one import call did.
@@ -91,6 +96,10 @@ type BatchResult struct {
 	NewCustomers int `json:"new_customers"`
 	Merges       int `json:"merges"`
 	Candidates   int `json:"merge_candidates"`
+	// Suppressed counts records that carried an erased person's identifier:
+	// orders and customer records are filed under the erased customer
+	// without personal data; events are not stored.
+	Suppressed int `json:"suppressed"`
 	// CustomerIDs lists, per input record, the customer it was filed under
 	// (0 for records that name no customer, such as products).
 	CustomerIDs []int64 `json:"-"`
@@ -104,6 +113,7 @@ func (r *BatchResult) Add(o BatchResult) {
 	r.NewCustomers += o.NewCustomers
 	r.Merges += o.Merges
 	r.Candidates += o.Candidates
+	r.Suppressed += o.Suppressed
 }
 
 // Stats are the headline counts (`enishi stats`).
@@ -148,6 +158,11 @@ type User struct {
 	PasswordHash string     `json:"-"`
 	CreatedAt    time.Time  `json:"created_at"`
 	DisabledAt   *time.Time `json:"disabled_at,omitempty"`
+	// TOTPSecret is the sealed TOTP seed ("" without a second factor);
+	// TOTPEnabled is true once a first code confirmed it.
+	TOTPSecret   string `json:"-"`
+	TOTPEnabled  bool   `json:"totp_enabled"`
+	TOTPLastStep int64  `json:"-"`
 }
 
 // Session is a signed-in browser. Only the token's hash is stored.
@@ -209,6 +224,7 @@ type DB struct {
 
 	stmts  stmtCache
 	idents identCache
+	box    *secret.Box // seals secrets; nil until SetSecretBox
 }
 
 // New returns a store over the given pools.
