@@ -37,6 +37,9 @@ type Origin struct {
 	Actor     string
 	IP        string
 	UserAgent string
+	// Source says through what the action came: "api", "cli", or a
+	// webhook such as "shopify". Data subject requests record it.
+	Source string
 }
 
 type originKey struct{}

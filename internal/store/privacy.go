@@ -224,6 +224,9 @@ func (db *DB) recordPrivacyRequest(ctx context.Context, tx *Tx, req *PrivacyRequ
 	if req.Actor == "" {
 		req.Actor = OriginFrom(ctx).Actor
 	}
+	if req.Source == "" {
+		req.Source = OriginFrom(ctx).Source
+	}
 	var id int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO privacy_requests (kind, customer_id, reason, source, actor, status, detail, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
