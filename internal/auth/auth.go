@@ -38,13 +38,14 @@ const (
 	UsersManage     Permission = "users:manage"
 	KeysManage      Permission = "keys:manage"
 	AuditRead       Permission = "audit:read"
+	PrivacyManage   Permission = "privacy:manage" // answer data subject requests: full export, erasure
 )
 
 // AllPermissions lists every permission.
 var AllPermissions = []Permission{
 	CustomersRead, CustomersWrite, CustomersExport, PIIRead, ReportsRead, ImportsWrite,
 	SegmentsWrite, CampaignsSend, JourneysWrite, IngestWrite, PointsRedeem,
-	SettingsWrite, UsersManage, KeysManage, AuditRead,
+	SettingsWrite, UsersManage, KeysManage, AuditRead, PrivacyManage,
 }
 
 // Roles is the permission table: what each staff role may do.

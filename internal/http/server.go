@@ -18,6 +18,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/auth"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/metrics"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
@@ -31,6 +32,11 @@ type Config struct {
 	Log      *slog.Logger
 	// SecureCookies marks session cookies Secure (serving over TLS).
 	SecureCookies bool
+	// Metrics receives request latency and is served on GET /metrics; a new
+	// registry is made when nil. MetricsToken, when set, is the bearer token
+	// /metrics requires (Prometheus' authorization.credentials).
+	Metrics      *metrics.Registry
+	MetricsToken string
 }
 
 // Route describes one registered route, for documentation and the test
@@ -43,10 +49,10 @@ type Route struct {
 
 // Server is the HTTP handler of enishi.
 type Server struct {
-	cfg    Config
-	mux    *http.ServeMux
-	routes []Route
-	limits *loginLimiter
+	cfg     Config
+	mux     *http.ServeMux
+	routes  []Route
+	latency *metrics.HistogramVec
 
 	keyTouchMu sync.Mutex
 	keyTouched map[int64]time.Time
@@ -60,7 +66,12 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLoginLimiter(), keyTouched: map[int64]time.Time{}}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewRegistry()
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), keyTouched: map[int64]time.Time{}}
+	s.latency = cfg.Metrics.Histogram("enishi_http_request_duration_seconds",
+		"Time to serve an HTTP request, by route pattern and status class.", metrics.DefaultLatencyBuckets, "route", "code")
 	s.routesCore()
 	return s
 }
@@ -71,18 +82,32 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 // Mux exposes the router so that other packages (the UI) can add handlers.
 func (s *Server) Mux() *http.ServeMux { return s.mux }
 
-// ServeHTTP serves a request with logging and panic recovery.
+// ServeHTTP serves a request with logging, latency metrics, security
+// headers and panic recovery. Logs carry the method, route and status, never
+// query strings or bodies (which may hold personal data).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w, status: 200}
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
 	defer func() {
 		if p := recover(); p != nil {
 			s.cfg.Log.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", p)
 			if !rw.wrote {
 				writeError(rw, r, s.cfg.Log, errors.New("panic"))
+			} else {
+				rw.status = http.StatusInternalServerError
 			}
 		}
-		s.cfg.Log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rw.status, "ms", time.Since(start).Milliseconds())
+		route := r.Pattern // set by the mux on a match
+		if route == "" {
+			route = "unmatched"
+		}
+		d := time.Since(start)
+		s.latency.Observe(d.Seconds(), route, strconv.Itoa(rw.status/100)+"xx")
+		s.cfg.Log.Debug("request", "route", route, "status", rw.status, "ms", d.Milliseconds())
 	}()
 	s.mux.ServeHTTP(rw, r)
 }
@@ -236,4 +261,14 @@ func queryInt(r *http.Request, name string, def int) (int, error) {
 		return 0, errs.FieldErrorf(name, "%q is not a whole number", v)
 	}
 	return n, nil
+}
+
+// LocalRedirectTarget returns next when it is a path on this site, and "/"
+// otherwise: every redirect taken from user input (a login form's "next")
+// goes through it, so that enishi is never an open redirect.
+func LocalRedirectTarget(next string) string {
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, `/\`) || strings.ContainsAny(next, "\r\n\t") {
+		return "/"
+	}
+	return next
 }

@@ -88,7 +88,7 @@ func (e *env) seed() int64 {
 
 func TestNoRouteIsOpenByMistake(t *testing.T) {
 	e := newEnv(t, storetest.SQLite)
-	public := map[string]bool{"GET /healthz": true, "GET /readyz": true, "POST /api/v1/auth/login": true}
+	public := map[string]bool{"GET /healthz": true, "GET /readyz": true, "POST /api/v1/auth/login": true, "GET /metrics": true}
 	for _, r := range e.api.Routes() {
 		if r.Public {
 			if !public[r.Pattern] {
