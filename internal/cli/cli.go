@@ -18,6 +18,7 @@ import (
 
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/secret"
 	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/store/postgres"
 	"github.com/enishi-crm/enishi/internal/store/sqlite"
@@ -69,6 +70,12 @@ func commands() []command {
 		{"user", "manage staff accounts", cmdUser},
 		{"apikey", "manage API keys", cmdAPIKey},
 		{"settings", "read and change settings", cmdSettings},
+		{"role", "manage custom staff roles", cmdRole},
+		{"audit", "list and export the audit log", cmdAudit},
+		{"secret", "manage encrypted secrets (SMTP, LINE, Shopify …)", cmdSecret},
+		{"retention", "show or apply data retention periods", cmdRetention},
+		{"backup", "copy the SQLite database to a file while it runs", cmdBackup},
+		{"restore", "replace the SQLite database with a backup", cmdRestore},
 	}
 }
 
@@ -83,6 +90,12 @@ func Run(args []string, io IO) int {
 	if io.Getenv == nil {
 		io.Getenv = func(string) string { return "" }
 	}
+	args, getenv, err := withConfigFile(args, io.Getenv)
+	if err != nil {
+		fmt.Fprintln(io.Stderr, "enishi:", err)
+		return ExitUsage
+	}
+	io.Getenv = getenv
 	env := &Env{IO: io, Log: slog.New(slog.NewTextHandler(io.Stderr, &slog.HandlerOptions{Level: logLevel(io.Getenv("ENISHI_LOG_LEVEL"))}))}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(io.Stdout)
@@ -106,6 +119,11 @@ func Run(args []string, io IO) int {
 			defer stop()
 		}
 	}
+	actor := "cli"
+	if u := io.Getenv("USER"); u != "" {
+		actor = "cli:" + u
+	}
+	ctx = store.WithOrigin(ctx, store.Origin{Actor: actor, Source: "cli"})
 	for _, c := range commands() {
 		if c.name != args[0] {
 			continue
@@ -126,7 +144,7 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun `enishi COMMAND -h` for a command's flags. Database: --db PATH (SQLite, default ./enishi.db)\nor --database-url postgres://… (also ENISHI_DB, ENISHI_DATABASE_URL). Docs: docs/cli.md")
+	fmt.Fprintln(w, "\nRun `enishi COMMAND -h` for a command's flags. Database: --db PATH (SQLite, default ./enishi.db)\nor --database-url postgres://… (also ENISHI_DB, ENISHI_DATABASE_URL). Settings can also come\nfrom a file: enishi --config FILE COMMAND (or ENISHI_CONFIG). Docs: docs/cli.md, docs/operations.md")
 }
 
 // usageError is a mistake on the command line (exit code 2).
@@ -233,6 +251,12 @@ func (d *dbFlags) open(ctx context.Context, env *Env, c clock.Clock) (*store.DB,
 		db.Close()
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
+	box, err := secret.FromEnv(env.Getenv)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	db.SetSecretBox(box)
 	return db, nil
 }
 

@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/enishi-crm/enishi/internal/auth"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/errs"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
+	"github.com/enishi-crm/enishi/internal/retention"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
@@ -29,6 +31,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	devClock := fs.Bool("dev-clock", false, "let POST /api/v1/dev/clock move time forward (tests and demos only)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
 	tlsKey := fs.String("tls-key", "", "TLS key file")
+	retentionEvery := fs.Duration("retention-interval", 24*time.Hour, "how often to apply data retention (0 turns the job off in this process)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -56,7 +59,8 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != ""})
+	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != "",
+		MetricsToken: env.Getenv("ENISHI_METRICS_TOKEN")})
 	mountUI(api)
 
 	ln, err := net.Listen("tcp", *addr)
@@ -75,6 +79,14 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	}
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
+	}
+	// Background jobs stop when jobsCtx ends and are waited for after the
+	// last request finished.
+	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopJobs()
+	var jobs sync.WaitGroup
+	if *retentionEvery > 0 {
+		jobs.Go(func() { retention.Loop(jobsCtx, st, c, *retentionEvery, env.Log) })
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -98,6 +110,10 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	env.Log.Info("shutting down: waiting for background jobs")
+	stopJobs()
+	jobs.Wait()
+	env.Log.Info("stopped")
 	return nil
 }
 
