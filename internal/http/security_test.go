@@ -62,7 +62,13 @@ func deniedForPermission(body map[string]any) bool {
 // permission table grants its permission. Allowed calls may still fail for
 // other reasons (a missing body, an unknown id), never for permission.
 func TestRoleMatrix(t *testing.T) {
-	e := newEnv(t, storetest.SQLite)
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		t.Parallel()
+		roleMatrix(t, newEnv(t, open))
+	})
+}
+
+func roleMatrix(t *testing.T, e *env) {
 	e.seed()
 	custom := []string{"customers:read", "reports:read", "audit:read"}
 	if _, err := enishihttp.SaveRole(ctx, e.db, "auditor", "監査担当", custom, false); err != nil {
