@@ -2,18 +2,16 @@ package cli
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
-	_ "modernc.org/sqlite"
-
+	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/secret"
+	"github.com/enishi-crm/enishi/internal/store/sqlite"
+	"github.com/enishi-crm/enishi/internal/store/storetest"
 )
 
 const securityOrders = "order_id,customer_id,email,phone,name,ordered_at,total,sku,quantity,unit_price,tags,email_opt_in\n" +
@@ -23,47 +21,12 @@ const securityOrders = "order_id,customer_id,email,phone,name,ordered_at,total,s
 // dumpTables reads every table of a SQLite file as sorted text rows.
 func dumpTables(t *testing.T, path string) map[string][]string {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	db, err := sqlite.Open(path, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tables []string
-	for rows.Next() {
-		var n string
-		_ = rows.Scan(&n)
-		tables = append(tables, n)
-	}
-	rows.Close()
-	out := map[string][]string{}
-	for _, tb := range tables {
-		r, err := db.Query(`SELECT * FROM ` + tb)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, _ := r.Columns()
-		for r.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := r.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			out[tb] = append(out[tb], fmt.Sprintf("%v", vals))
-		}
-		r.Close()
-		sort.Strings(out[tb])
-		if out[tb] == nil {
-			out[tb] = []string{}
-		}
-	}
-	return out
+	return storetest.DumpTables(t, db)
 }
 
 func TestBackupRestoreRoundTripComparesEveryTable(t *testing.T) {

@@ -112,22 +112,34 @@ func cluster(ctx context.Context, q interface {
 	return out, rows.Err()
 }
 
+// person returns the person id names (following merges) and the ids of
+// every profile merged into them, the person first.
+func (db *DB) person(ctx context.Context, id int64) (int64, []int64, error) {
+	cid, err := canonical(ctx, db.Read, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	ids, err := cluster(ctx, db.Read, cid)
+	return cid, ids, err
+}
+
+func anys(ids []int64) []any {
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
 // PersonalData collects everything held on the person that id names (a
 // merged id leads to the person that absorbed it).
 func (db *DB) PersonalData(ctx context.Context, customerID int64) (*PersonalData, error) {
-	cid, err := canonical(ctx, db.Read, customerID)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := cluster(ctx, db.Read, cid)
+	cid, ids, err := db.person(ctx, customerID)
 	if err != nil {
 		return nil, err
 	}
 	pd := &PersonalData{CustomerID: cid, ExportedAt: db.Clock.Now(), Tables: map[string][]map[string]any{}}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
+	args := anys(ids)
 	in := list(len(ids), 1)
 	crows, err := db.Read.QueryContext(ctx, `SELECT `+customerCols+` FROM customers WHERE id IN (`+in+`) ORDER BY id`, args...)
 	if err != nil {
@@ -241,11 +253,7 @@ func (db *DB) recordPrivacyRequest(ctx context.Context, tx *Tx, req *PrivacyRequ
 // PrivacyRequests lists the requests about a person (and the profiles
 // merged into them), oldest first.
 func (db *DB) PrivacyRequests(ctx context.Context, customerID int64) ([]PrivacyRequest, error) {
-	cid, err := canonical(ctx, db.Read, customerID)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := cluster(ctx, db.Read, cid)
+	_, ids, err := db.person(ctx, customerID)
 	if err != nil {
 		return nil, err
 	}
@@ -253,10 +261,7 @@ func (db *DB) PrivacyRequests(ctx context.Context, customerID int64) ([]PrivacyR
 }
 
 func (db *DB) privacyRequests(ctx context.Context, ids []int64) ([]PrivacyRequest, error) {
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
+	args := anys(ids)
 	rows, err := db.Read.QueryContext(ctx, `SELECT id, kind, customer_id, reason, source, actor, status, detail, created_at
 		FROM privacy_requests WHERE customer_id IN (`+list(len(ids), 1)+`) ORDER BY id`, args...)
 	if err != nil {
@@ -355,10 +360,7 @@ func (db *DB) EraseCustomer(ctx context.Context, customerID int64, req PrivacyRe
 		if err != nil {
 			return err
 		}
-		args := make([]any, len(ids))
-		for i, id := range ids {
-			args[i] = id
-		}
+		args := anys(ids)
 		in := list(len(ids), 1)
 		e := &Erasure{CustomerID: cid, Profiles: ids, Deleted: map[string]int64{}, Anonymised: map[string]int64{}}
 
