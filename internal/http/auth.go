@@ -26,6 +26,8 @@ type Principal struct {
 	Email  string `json:"email,omitempty"`
 	Role   string `json:"role,omitempty"`
 	KeyID  int64  `json:"key_id,omitempty"`
+	// KeyName is the API key's name (the event API files data under it).
+	KeyName string `json:"key_name,omitempty"`
 	// Permissions are what the caller may do: a user's role's permissions
 	// (built-in or custom, read on every request) or a key's scopes.
 	Permissions []auth.Permission `json:"permissions"`
@@ -100,7 +102,7 @@ func (s *Server) Authenticate(r *http.Request) (*Principal, error) {
 		for i, sc := range k.Scopes {
 			scopes[i] = auth.Permission(sc)
 		}
-		return &Principal{KeyID: k.ID, Permissions: scopes}, nil
+		return &Principal{KeyID: k.ID, KeyName: k.Name, Permissions: scopes}, nil
 	}
 	c, err := r.Cookie(SessionCookie)
 	if err != nil || c.Value == "" {

@@ -45,7 +45,7 @@ func (s *Server) routesPrivacy() {
 		if err != nil {
 			return err
 		}
-		reqs, err := s.cfg.Store.PrivacyRequests(r.Context(), id)
+		reqs, err := s.cfg.Store.CustomerPrivacyRequests(r.Context(), id)
 		if err != nil {
 			return err
 		}

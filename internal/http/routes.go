@@ -34,11 +34,12 @@ func (s *Server) routesCore() {
 		}
 		return JSON(w, st)
 	})
-	s.Public("GET /metrics", s.serveMetrics)
 	s.routesCustomers()
+	s.routesAnalytics()
 	s.routesAdmin()
 	s.routesSecurity()
 	s.routesPrivacy()
+	s.routesIngest()
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {

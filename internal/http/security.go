@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"strings"
@@ -38,20 +37,6 @@ func (s *Server) auditAs(r *http.Request, actor, action, target, detail string) 
 		s.cfg.Log.Error("audit log write failed", "action", action, "err", err)
 	}
 	return err
-}
-
-// serveMetrics writes the Prometheus metrics. With Config.MetricsToken set
-// it wants that bearer token.
-func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
-	if s.cfg.MetricsToken != "" {
-		got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.MetricsToken)) != 1 {
-			return errs.Errorf(errs.Unauthorized, "metrics need the bearer token set in ENISHI_METRICS_TOKEN")
-		}
-	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	s.cfg.Metrics.Write(w)
-	return nil
 }
 
 // routesSecurity registers accounts, roles, keys, secrets and the audit log.

@@ -18,7 +18,9 @@ import (
 	"github.com/enishi-crm/enishi/internal/auth"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/ingest"
 	"github.com/enishi-crm/enishi/internal/metrics"
+	"github.com/enishi-crm/enishi/internal/privacy"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
@@ -32,11 +34,11 @@ type Config struct {
 	Log      *slog.Logger
 	// SecureCookies marks session cookies Secure (serving over TLS).
 	SecureCookies bool
-	// Metrics receives request latency and is served on GET /metrics; a new
-	// registry is made when nil. MetricsToken, when set, is the bearer token
-	// /metrics requires (Prometheus' authorization.credentials).
-	Metrics      *metrics.Registry
-	MetricsToken string
+	// Metrics is the registry served at /metrics; New makes one if nil.
+	Metrics *metrics.Registry
+	// Ingest accepts events and webhooks; New makes one (without running
+	// its workers) if nil.
+	Ingest *ingest.Service
 }
 
 // Route describes one registered route, for documentation and the test
@@ -52,7 +54,7 @@ type Server struct {
 	cfg     Config
 	mux     *http.ServeMux
 	routes  []Route
-	latency *metrics.HistogramVec
+	latency *metrics.Histogram
 
 	keyTouchMu sync.Mutex
 	keyTouched map[int64]time.Time
@@ -66,12 +68,18 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if cfg.Metrics == nil && cfg.Ingest != nil {
+		cfg.Metrics = cfg.Ingest.Metrics()
+	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.NewRegistry()
 	}
+	if cfg.Ingest == nil {
+		cfg.Ingest = ingest.New(ingest.Config{Store: cfg.Store, Clock: cfg.Clock, Log: cfg.Log, Metrics: cfg.Metrics, Privacy: privacy.NewHandler(cfg.Store)})
+	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), keyTouched: map[int64]time.Time{}}
-	s.latency = cfg.Metrics.Histogram("enishi_http_request_duration_seconds",
-		"Time to serve an HTTP request, by route pattern and status class.", metrics.DefaultLatencyBuckets, "route", "code")
+	s.latency = cfg.Metrics.NewHistogram("enishi_http_request_duration_seconds",
+		"Time to serve an HTTP request, by route pattern and status class.", metrics.LatencyBuckets, "route", "code")
 	s.routesCore()
 	return s
 }

@@ -1,7 +1,7 @@
-// Package metrics keeps enishi's Prometheus metrics and writes them in the
-// text exposition format (version 0.0.4) for GET /metrics. It is small on
-// purpose: counters, gauges and histograms with labels, safe for concurrent
-// use, no client library.
+// Package metrics is a small registry of counters and gauges rendered in
+// the Prometheus text exposition format (version 0.0.4) at /metrics. Any
+// package registers its own metrics on the registry it is given; there is
+// no global registry.
 package metrics
 
 import (
@@ -18,209 +18,298 @@ import (
 type Registry struct {
 	mu      sync.Mutex
 	metrics map[string]metric
-	funcs   []func(w io.Writer) // collectors that read their values when scraped
 }
 
 type metric interface {
-	write(w io.Writer)
+	write(w io.Writer) error
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry { return &Registry{metrics: map[string]metric{}} }
 
-func (r *Registry) register(name string, m metric) metric {
+func (r *Registry) add(name string, m metric) {
+	if !validName(name) {
+		panic(fmt.Sprintf("metrics: invalid name %q", name))
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if old, ok := r.metrics[name]; ok {
-		return old
+	if _, dup := r.metrics[name]; dup {
+		panic(fmt.Sprintf("metrics: %s registered twice", name))
 	}
 	r.metrics[name] = m
-	return m
 }
 
-// Write writes every metric, sorted by name.
-func (r *Registry) Write(w io.Writer) {
+// WriteText writes every metric, sorted by name, in the text format.
+func (r *Registry) WriteText(w io.Writer) error {
 	r.mu.Lock()
 	names := make([]string, 0, len(r.metrics))
 	for n := range r.metrics {
 		names = append(names, n)
 	}
-	sort.Strings(names)
 	ms := make([]metric, len(names))
+	sort.Strings(names)
 	for i, n := range names {
 		ms[i] = r.metrics[n]
 	}
-	funcs := append([]func(io.Writer){}, r.funcs...)
 	r.mu.Unlock()
 	for _, m := range ms {
-		m.write(w)
-	}
-	for _, f := range funcs {
-		f(w)
-	}
-}
-
-// GaugeFunc registers a gauge whose value is read at scrape time.
-func (r *Registry) GaugeFunc(name, help string, f func() float64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.funcs = append(r.funcs, func(w io.Writer) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %s\n", name, help, name, name, num(f()))
-	})
-}
-
-type vec struct {
-	name, help, kind string
-	labels           []string
-	mu               sync.Mutex
-	series           map[string]*series
-}
-
-type series struct {
-	labels  string
-	value   float64
-	buckets []uint64
-	sum     float64
-	count   uint64
-}
-
-func (v *vec) get(values []string) *series {
-	if len(values) != len(v.labels) {
-		panic(fmt.Sprintf("metrics: %s wants %d label values, got %d", v.name, len(v.labels), len(values)))
-	}
-	var b strings.Builder
-	for i, l := range v.labels {
-		if i > 0 {
-			b.WriteByte(',')
+		if err := m.write(w); err != nil {
+			return err
 		}
-		b.WriteString(l + `="` + escapeLabel(values[i]) + `"`)
 	}
-	key := b.String()
-	s := v.series[key]
-	if s == nil {
-		s = &series{labels: key}
-		v.series[key] = s
-	}
-	return s
+	return nil
 }
 
-func (v *vec) sorted() []*series {
-	out := make([]*series, 0, len(v.series))
-	for _, s := range v.series {
-		out = append(out, s)
+// ContentType is the media type of WriteText's output.
+const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// vec holds values by label values.
+type vec struct {
+	name, help, typ string
+	labels          []string
+	mu              sync.Mutex
+	values          map[string]*float64
+	keys            map[string][]string
+}
+
+func newVec(name, help, typ string, labels []string) *vec {
+	return &vec{name: name, help: help, typ: typ, labels: labels, values: map[string]*float64{}, keys: map[string][]string{}}
+}
+
+func (v *vec) slot(lv []string) *float64 {
+	if len(lv) != len(v.labels) {
+		panic(fmt.Sprintf("metrics: %s wants %d label values, got %d", v.name, len(v.labels), len(lv)))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].labels < out[j].labels })
-	return out
+	k := strings.Join(lv, "\xff")
+	p, ok := v.values[k]
+	if !ok {
+		p = new(float64)
+		v.values[k] = p
+		v.keys[k] = append([]string(nil), lv...)
+	}
+	return p
 }
 
-// CounterVec is a counter with labels.
-type CounterVec struct{ v *vec }
-
-// Counter registers (or returns the registered) counter.
-func (r *Registry) Counter(name, help string, labels ...string) *CounterVec {
-	return r.register(name, &CounterVec{&vec{name: name, help: help, kind: "counter", labels: labels, series: map[string]*series{}}}).(*CounterVec)
+func (v *vec) write(w io.Writer) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, err := fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", v.name, escapeHelp(v.help), v.name, v.typ); err != nil {
+		return err
+	}
+	if len(v.labels) == 0 && len(v.values) == 0 {
+		_, err := fmt.Fprintf(w, "%s 0\n", v.name)
+		return err
+	}
+	keys := make([]string, 0, len(v.values))
+	for k := range v.values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, err := fmt.Fprintf(w, "%s%s %s\n", v.name, labelText(v.labels, v.keys[k]), formatValue(*v.values[k])); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// Add adds delta (≥ 0) to the series with the given label values.
-func (c *CounterVec) Add(delta float64, labelValues ...string) {
+// Counter is a value that only goes up (per label values).
+type Counter struct{ v *vec }
+
+// NewCounter registers a counter; by convention its name ends in _total.
+func (r *Registry) NewCounter(name, help string, labels ...string) *Counter {
+	c := &Counter{v: newVec(name, help, "counter", labels)}
+	r.add(name, c.v)
+	return c
+}
+
+// Add adds n (≥ 0) for the given label values.
+func (c *Counter) Add(n float64, labelValues ...string) {
+	if n < 0 {
+		panic("metrics: counters only go up")
+	}
 	c.v.mu.Lock()
-	c.v.get(labelValues).value += delta
+	*c.v.slot(labelValues) += n
 	c.v.mu.Unlock()
 }
 
 // Inc adds one.
-func (c *CounterVec) Inc(labelValues ...string) { c.Add(1, labelValues...) }
+func (c *Counter) Inc(labelValues ...string) { c.Add(1, labelValues...) }
 
-func (c *CounterVec) write(w io.Writer) { c.v.writeSimple(w) }
-
-// GaugeVec is a gauge with labels.
-type GaugeVec struct{ v *vec }
-
-// Gauge registers (or returns the registered) gauge.
-func (r *Registry) Gauge(name, help string, labels ...string) *GaugeVec {
-	return r.register(name, &GaugeVec{&vec{name: name, help: help, kind: "gauge", labels: labels, series: map[string]*series{}}}).(*GaugeVec)
+// Value returns the current value for the label values.
+func (c *Counter) Value(labelValues ...string) float64 {
+	c.v.mu.Lock()
+	defer c.v.mu.Unlock()
+	return *c.v.slot(labelValues)
 }
 
-// Set sets the series' value.
-func (g *GaugeVec) Set(v float64, labelValues ...string) {
+// Gauge is a value that goes up and down.
+type Gauge struct{ v *vec }
+
+// NewGauge registers a gauge.
+func (r *Registry) NewGauge(name, help string, labels ...string) *Gauge {
+	g := &Gauge{v: newVec(name, help, "gauge", labels)}
+	r.add(name, g.v)
+	return g
+}
+
+// Set sets the value for the label values.
+func (g *Gauge) Set(x float64, labelValues ...string) {
 	g.v.mu.Lock()
-	g.v.get(labelValues).value = v
+	*g.v.slot(labelValues) = x
 	g.v.mu.Unlock()
 }
 
-func (g *GaugeVec) write(w io.Writer) { g.v.writeSimple(w) }
+// Value returns the current value for the label values.
+func (g *Gauge) Value(labelValues ...string) float64 {
+	g.v.mu.Lock()
+	defer g.v.mu.Unlock()
+	return *g.v.slot(labelValues)
+}
 
-func (v *vec) writeSimple(w io.Writer) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", v.name, v.help, v.name, v.kind)
-	for _, s := range v.sorted() {
-		fmt.Fprintf(w, "%s%s %s\n", v.name, braces(s.labels), num(s.value))
+// GaugeFunc is a gauge read when scraped.
+type gaugeFunc struct {
+	name, help string
+	fn         func() (float64, bool)
+}
+
+// NewGaugeFunc registers a gauge whose value fn computes at each scrape; fn
+// returns false when it has no value (the sample is left out).
+func (r *Registry) NewGaugeFunc(name, help string, fn func() (float64, bool)) {
+	r.add(name, &gaugeFunc{name: name, help: help, fn: fn})
+}
+
+func (g *gaugeFunc) write(w io.Writer) error {
+	if _, err := fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", g.name, escapeHelp(g.help), g.name); err != nil {
+		return err
 	}
+	if x, ok := g.fn(); ok {
+		_, err := fmt.Fprintf(w, "%s %s\n", g.name, formatValue(x))
+		return err
+	}
+	return nil
 }
 
-// HistogramVec is a histogram with labels.
-type HistogramVec struct {
-	v      *vec
-	bounds []float64
+func labelText(names, values []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, n := range names {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(n)
+		b.WriteString(`="`)
+		b.WriteString(strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(values[i]))
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
-// DefaultLatencyBuckets are upper bounds in seconds for request latency.
-var DefaultLatencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+func escapeHelp(s string) string { return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s) }
 
-// Histogram registers (or returns the registered) histogram.
-func (r *Registry) Histogram(name, help string, buckets []float64, labels ...string) *HistogramVec {
-	return r.register(name, &HistogramVec{v: &vec{name: name, help: help, kind: "histogram", labels: labels, series: map[string]*series{}}, bounds: buckets}).(*HistogramVec)
+func formatValue(x float64) string {
+	switch {
+	case math.IsInf(x, 1):
+		return "+Inf"
+	case math.IsInf(x, -1):
+		return "-Inf"
+	case math.IsNaN(x):
+		return "NaN"
+	}
+	return strconv.FormatFloat(x, 'g', -1, 64)
 }
 
-// Observe records one value.
-func (h *HistogramVec) Observe(value float64, labelValues ...string) {
-	h.v.mu.Lock()
-	defer h.v.mu.Unlock()
-	s := h.v.get(labelValues)
-	if s.buckets == nil {
-		s.buckets = make([]uint64, len(h.bounds))
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		ok := r == '_' || r == ':' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// LatencyBuckets are upper bounds in seconds for request latency.
+var LatencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// Histogram counts observations in buckets (per label values), with their
+// sum and count, as Prometheus histograms do.
+type Histogram struct {
+	name, help string
+	labels     []string
+	bounds     []float64
+	mu         sync.Mutex
+	series     map[string]*histSeries
+}
+
+type histSeries struct {
+	values  []string
+	buckets []uint64 // cumulative counts per bound
+	sum     float64
+	count   uint64
+}
+
+// NewHistogram registers a histogram with the given bucket upper bounds
+// (ascending; +Inf is implied).
+func (r *Registry) NewHistogram(name, help string, bounds []float64, labels ...string) *Histogram {
+	h := &Histogram{name: name, help: help, labels: labels, bounds: append([]float64(nil), bounds...), series: map[string]*histSeries{}}
+	r.add(name, h)
+	return h
+}
+
+// Observe records one value for the label values.
+func (h *Histogram) Observe(x float64, labelValues ...string) {
+	if len(labelValues) != len(h.labels) {
+		panic(fmt.Sprintf("metrics: %s wants %d label values, got %d", h.name, len(h.labels), len(labelValues)))
+	}
+	k := strings.Join(labelValues, "\xff")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.series[k]
+	if !ok {
+		s = &histSeries{values: append([]string(nil), labelValues...), buckets: make([]uint64, len(h.bounds))}
+		h.series[k] = s
 	}
 	for i, b := range h.bounds {
-		if value <= b {
+		if x <= b {
 			s.buckets[i]++
 		}
 	}
-	s.sum += value
+	s.sum += x
 	s.count++
 }
 
-func (h *HistogramVec) write(w io.Writer) {
-	h.v.mu.Lock()
-	defer h.v.mu.Unlock()
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s histogram\n", h.v.name, h.v.help, h.v.name)
-	for _, s := range h.v.sorted() {
-		sep := ""
-		if s.labels != "" {
-			sep = ","
-		}
+func (h *Histogram) write(w io.Writer) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, err := fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s histogram\n", h.name, escapeHelp(h.help), h.name); err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(h.series))
+	for k := range h.series {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	names := append(append([]string(nil), h.labels...), "le")
+	for _, k := range keys {
+		s := h.series[k]
 		for i, b := range h.bounds {
-			fmt.Fprintf(w, "%s_bucket{%s%sle=\"%s\"} %d\n", h.v.name, s.labels, sep, num(b), s.buckets[i])
+			if _, err := fmt.Fprintf(w, "%s_bucket%s %d\n", h.name, labelText(names, append(append([]string(nil), s.values...), formatValue(b))), s.buckets[i]); err != nil {
+				return err
+			}
 		}
-		fmt.Fprintf(w, "%s_bucket{%s%sle=\"+Inf\"} %d\n", h.v.name, s.labels, sep, s.count)
-		fmt.Fprintf(w, "%s_sum%s %s\n%s_count%s %d\n", h.v.name, braces(s.labels), num(s.sum), h.v.name, braces(s.labels), s.count)
+		if _, err := fmt.Fprintf(w, "%s_bucket%s %d\n%s_sum%s %s\n%s_count%s %d\n",
+			h.name, labelText(names, append(append([]string(nil), s.values...), "+Inf")), s.count,
+			h.name, labelText(h.labels, s.values), formatValue(s.sum), h.name, labelText(h.labels, s.values), s.count); err != nil {
+			return err
+		}
 	}
-}
-
-func braces(labels string) string {
-	if labels == "" {
-		return ""
-	}
-	return "{" + labels + "}"
-}
-
-func num(f float64) string {
-	if math.IsInf(f, 1) {
-		return "+Inf"
-	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
-}
-
-func escapeLabel(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`).Replace(s)
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/identity"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/privacy"
 	"github.com/enishi-crm/enishi/internal/store"
@@ -18,7 +19,7 @@ import (
 var ctx = context.Background()
 
 func seed(t *testing.T, db *store.DB) int64 {
-	b := storetest.Buyer(t, privacy.ShopifySource, "191167", "john@example.com", "090-6251-1990")
+	b := storetest.Buyer(t, "shopify", "191167", "john@example.com", "090-6251-1990")
 	b.Profile.LastName = "ジョン"
 	res, err := db.ImportOrders(ctx, []order.Order{storetest.Order("shopify", "#1001", storetest.T0.AddDate(0, 0, -3), b, "SKU-1", 1, 4800)})
 	if err != nil {
@@ -27,47 +28,65 @@ func seed(t *testing.T, db *store.DB) int64 {
 	return res.CustomerIDs[0]
 }
 
-func TestShopifyComplianceWebhooks(t *testing.T) {
+// TestHandlerAnswersPlatformRequests drives the handler the ingest
+// capability calls for Shopify's compliance webhooks.
+func TestHandlerAnswersPlatformRequests(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
 		t.Parallel()
 		db := open(t, clock.NewManual(storetest.T0, true))
 		id := seed(t, db)
-		svc := privacy.New(db)
-		req := `{"shop_id":954889,"shop_domain":"enishi-test.myshopify.com","orders_requested":[299938],
-			"customer":{"id":191167,"email":"john@example.com","phone":"090-6251-1990"},"data_request":{"id":9999}}`
-		res, err := privacy.HandleShopify(ctx, svc, privacy.ShopifyDataRequest, []byte(req))
-		if err != nil || res.Action != "exported" || res.CustomerID != id {
-			t.Fatalf("data_request = %+v %v", res, err)
+		h := privacy.NewHandler(db)
+		email, _ := identity.EmailID("JOHN@example.com")
+		shopifyID := identity.ExternalID("shopify", "191167")
+		req := func(ref, kind string, ids ...identity.Identifier) store.PrivacyRequest {
+			return store.PrivacyRequest{Source: "shopify", Ref: ref, Kind: kind, Shop: "enishi-test.myshopify.com", Identifiers: ids, Payload: json.RawMessage(`{}`)}
 		}
-		// Unknown people are acknowledged, not errors.
-		res, err = privacy.HandleShopify(ctx, svc, privacy.ShopifyRedact, []byte(`{"shop_domain":"s","customer":{"id":5,"email":"nobody@example.com"}}`))
-		if err != nil || res.Action != "not_found" {
-			t.Fatalf("unknown person = %+v %v", res, err)
+		if err := h.HandlePrivacyRequest(ctx, req("w1", "export", shopifyID, email)); err != nil {
+			t.Fatal(err)
 		}
-		// The e-mail alone is enough to find the person.
-		redact := `{"shop_id":954889,"shop_domain":"enishi-test.myshopify.com","customer":{"email":"JOHN@example.com"},"orders_to_redact":[299938]}`
-		res, err = privacy.HandleShopify(ctx, svc, privacy.ShopifyRedact, []byte(redact))
-		if err != nil || res.Action != "erased" || res.CustomerID != id {
-			t.Fatalf("redact = %+v %v", res, err)
+		if err := h.HandlePrivacyRequest(ctx, req("w2", "erase", identity.ExternalID("shopify", "5"))); err != nil {
+			t.Fatal(err)
 		}
-		// Shopify retries: a second delivery is acknowledged.
-		if res, err = privacy.HandleShopify(ctx, svc, privacy.ShopifyRedact, []byte(strings.Replace(redact, `"email":"JOHN@example.com"`, `"id":191167`, 1))); err != nil || res.Action != "not_found" {
-			t.Fatalf("retry = %+v %v", res, err)
+		if err := h.HandlePrivacyRequest(ctx, req("w3", "erase", email)); err != nil {
+			t.Fatal(err)
 		}
-		reqs, err := db.PrivacyRequests(ctx, id)
-		if err != nil || len(reqs) != 2 || reqs[0].Kind != "export" || reqs[0].Source != "shopify" || reqs[1].Kind != "erase" ||
-			reqs[1].Actor != "shopify:enishi-test.myshopify.com" || !strings.Contains(reqs[1].Reason, "customers/redact") {
-			t.Fatalf("requests = %+v %v", reqs, err)
+		if err := h.HandlePrivacyRequest(ctx, req("w3", "erase", email)); err != nil { // redelivery
+			t.Fatal(err)
+		}
+		if err := h.HandlePrivacyRequest(ctx, req("w4", "shop_erase")); err != nil {
+			t.Fatal(err)
+		}
+		all, err := db.PrivacyRequests(ctx, "", 10)
+		if err != nil || len(all) != 4 {
+			t.Fatalf("requests = %+v %v", all, err)
+		}
+		byRef := map[string]store.PrivacyRequest{}
+		for _, r := range all {
+			byRef[r.Ref] = r
+		}
+		if r := byRef["w1"]; r.Status != "done" || r.CustomerID != id || r.Actor != "shopify:enishi-test.myshopify.com" || r.HandledAt == nil {
+			t.Fatalf("export request = %+v", r)
+		}
+		if r := byRef["w2"]; r.Status != "done" || r.CustomerID != 0 || !strings.Contains(r.Message, "no data") {
+			t.Fatalf("unknown person = %+v", r)
+		}
+		if r := byRef["w3"]; r.Status != "done" || r.CustomerID != id || !strings.Contains(r.Reason, "shopify") {
+			t.Fatalf("erase request = %+v", r)
+		}
+		if r := byRef["w4"]; r.Status != "pending" {
+			t.Fatalf("shop erase = %+v", r)
 		}
 		c, _ := db.Customer(ctx, id)
 		if c.Status != customer.Erased || c.Email != "" || c.OrderCount != 1 {
 			t.Fatalf("customer after redact = %+v", c)
 		}
-		if _, err := privacy.HandleShopify(ctx, svc, "orders/create", []byte(req)); errs.Code(err) != errs.Invalid {
-			t.Fatalf("other topic: %v", err)
+		mine, _ := db.CustomerPrivacyRequests(ctx, id)
+		if len(mine) != 2 {
+			t.Fatalf("customer's requests = %+v", mine)
 		}
-		if res, err := privacy.HandleShopify(ctx, svc, privacy.ShopifyShopRedact, []byte(`{"shop_domain":"s"}`)); err != nil || res.Action != "ignored" {
-			t.Fatalf("shop/redact = %+v %v", res, err)
+		audit, _ := db.AuditEntries(ctx, store.AuditQuery{Action: "privacy."})
+		if len(audit) != 2 || audit[0].Actor != "shopify:enishi-test.myshopify.com" {
+			t.Fatalf("audit = %+v", audit)
 		}
 	})
 }
@@ -94,21 +113,3 @@ func TestEraseNeedsAReasonAndExportRecords(t *testing.T) {
 	}
 }
 
-// FuzzShopifyWebhook feeds arbitrary bodies to the compliance handler: it
-// never panics, and a body it accepts names a topic outcome.
-func FuzzShopifyWebhook(f *testing.F) {
-	f.Add(privacy.ShopifyRedact, []byte(`{"shop_domain":"s.myshopify.com","customer":{"id":1,"email":"a@example.com","phone":"090-1234-5678"}}`))
-	f.Add(privacy.ShopifyDataRequest, []byte(`{"shop_id":1,"customer":{"id":"not-a-number"},"data_request":{"id":2}}`))
-	f.Add(privacy.ShopifyRedact, []byte(`{"shop_domain":"'; DROP TABLE customers; --","customer":{"email":"<script>@x"}}`))
-	db := storetest.SQLite(f, clock.NewManual(storetest.T0, true))
-	svc := privacy.New(db)
-	f.Fuzz(func(t *testing.T, topic string, body []byte) {
-		res, err := privacy.HandleShopify(ctx, svc, topic, body)
-		if err == nil && res.Action == "" {
-			t.Fatalf("accepted without an outcome: %+v", res)
-		}
-		if err != nil && errs.Code(err) == errs.Internal {
-			t.Fatalf("internal error on input: %v", err)
-		}
-	})
-}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -23,22 +24,12 @@ import (
 type PrivacyStore interface {
 	PersonalData(ctx context.Context, customerID int64) (*PersonalData, error)
 	EraseCustomer(ctx context.Context, customerID int64, req PrivacyRequest) (*Erasure, error)
+	// RecordPrivacyRequest stores a request answered by staff (req.ID 0) or
+	// completes a platform's recorded request (req.ID set), and audits it.
 	RecordPrivacyRequest(ctx context.Context, req PrivacyRequest) (int64, error)
-	PrivacyRequests(ctx context.Context, customerID int64) ([]PrivacyRequest, error)
+	SetPrivacyRequestStatus(ctx context.Context, id int64, status, message string) error
+	CustomerPrivacyRequests(ctx context.Context, customerID int64) ([]PrivacyRequest, error)
 	CustomerByIdentifier(ctx context.Context, id identity.Identifier) (int64, error)
-}
-
-// PrivacyRequest records one data subject request.
-type PrivacyRequest struct {
-	ID         int64     `json:"id"`
-	Kind       string    `json:"kind"` // export | erase
-	CustomerID int64     `json:"customer_id"`
-	Reason     string    `json:"reason,omitempty"`
-	Source     string    `json:"source"` // cli | api | shopify
-	Actor      string    `json:"actor"`
-	Status     string    `json:"status"` // done
-	Detail     string    `json:"detail,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
 }
 
 // PersonalData is everything stored about one person: every profile merged
@@ -230,29 +221,63 @@ func (db *DB) recordPrivacyRequest(ctx context.Context, tx *Tx, req *PrivacyRequ
 	if req.Kind != "export" && req.Kind != "erase" {
 		return 0, errs.FieldErrorf("kind", "%q is not export or erase", req.Kind)
 	}
-	if req.Status == "" {
-		req.Status = "done"
-	}
+	o := OriginFrom(ctx)
 	if req.Actor == "" {
-		req.Actor = OriginFrom(ctx).Actor
+		req.Actor = o.Actor
 	}
 	if req.Source == "" {
-		req.Source = OriginFrom(ctx).Source
+		req.Source = o.Source
 	}
-	var id int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO privacy_requests (kind, customer_id, reason, source, actor, status, detail, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-		req.Kind, req.CustomerID, req.Reason, req.Source, req.Actor, req.Status, req.Detail, ms(db.Clock.Now())).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("record privacy request: %w", err)
+	if req.Source == "" {
+		req.Source = "staff"
+	}
+	now := ms(db.Clock.Now())
+	id := req.ID
+	if id != 0 {
+		res, err := tx.ExecContext(ctx, `UPDATE privacy_requests SET customer_id = $1, reason = $2, actor = $3, status = 'done', message = $4, handled_at = $5
+			WHERE id = $6`, req.CustomerID, req.Reason, req.Actor, req.Message, now, id)
+		if err != nil {
+			return 0, fmt.Errorf("record privacy request: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return 0, errs.Errorf(errs.NotFound, "privacy request %d not found", id)
+		}
+	} else {
+		ref := make([]byte, 12)
+		if _, err := rand.Read(ref); err != nil {
+			return 0, err
+		}
+		err := tx.QueryRowContext(ctx, `INSERT INTO privacy_requests (source, ref, kind, identifiers, payload, status, message, created_at, handled_at, customer_id, reason, actor)
+			VALUES ($1, $2, $3, '[]', '{}', 'done', $4, $5, $5, $6, $7, $8) RETURNING id`,
+			req.Source, hex.EncodeToString(ref), req.Kind, req.Message, now, req.CustomerID, req.Reason, req.Actor).Scan(&id)
+		if err != nil {
+			return 0, fmt.Errorf("record privacy request: %w", err)
+		}
 	}
 	return id, db.auditTx(ctx, tx, req.Actor, "privacy."+req.Kind, "customer:"+itoa64(req.CustomerID),
 		fmt.Sprintf("request %d from %s", id, req.Source))
 }
 
-// PrivacyRequests lists the requests about a person (and the profiles
-// merged into them), oldest first.
-func (db *DB) PrivacyRequests(ctx context.Context, customerID int64) ([]PrivacyRequest, error) {
+// SetPrivacyRequestStatus records the outcome of a request that needed no
+// export or erasure (nobody held, or left to the operator).
+func (db *DB) SetPrivacyRequestStatus(ctx context.Context, id int64, status, message string) error {
+	var handled any
+	if status != "pending" {
+		handled = ms(db.Clock.Now())
+	}
+	res, err := db.Write.ExecContext(ctx, `UPDATE privacy_requests SET status = $1, message = $2, handled_at = $3 WHERE id = $4`, status, message, handled, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errs.Errorf(errs.NotFound, "privacy request %d not found", id)
+	}
+	return nil
+}
+
+// CustomerPrivacyRequests lists the requests about a person (and the
+// profiles merged into them), oldest first.
+func (db *DB) CustomerPrivacyRequests(ctx context.Context, customerID int64) ([]PrivacyRequest, error) {
 	_, ids, err := db.person(ctx, customerID)
 	if err != nil {
 		return nil, err
@@ -261,22 +286,34 @@ func (db *DB) PrivacyRequests(ctx context.Context, customerID int64) ([]PrivacyR
 }
 
 func (db *DB) privacyRequests(ctx context.Context, ids []int64) ([]PrivacyRequest, error) {
-	args := anys(ids)
-	rows, err := db.Read.QueryContext(ctx, `SELECT id, kind, customer_id, reason, source, actor, status, detail, created_at
-		FROM privacy_requests WHERE customer_id IN (`+list(len(ids), 1)+`) ORDER BY id`, args...)
+	rows, err := db.Read.QueryContext(ctx, `SELECT `+privacyRequestCols+` FROM privacy_requests WHERE customer_id IN (`+list(len(ids), 1)+`) ORDER BY id`, anys(ids)...)
 	if err != nil {
 		return nil, err
 	}
+	return scanPrivacyRequests(rows)
+}
+
+const privacyRequestCols = `id, source, ref, kind, shop, identifiers, payload, status, message, created_at, handled_at, customer_id, reason, actor`
+
+// scanPrivacyRequests reads rows of privacyRequestCols and closes them.
+func scanPrivacyRequests(rows *sql.Rows) ([]PrivacyRequest, error) {
 	defer rows.Close()
 	out := []PrivacyRequest{}
 	for rows.Next() {
-		var r PrivacyRequest
-		var at int64
-		if err := rows.Scan(&r.ID, &r.Kind, &r.CustomerID, &r.Reason, &r.Source, &r.Actor, &r.Status, &r.Detail, &at); err != nil {
+		var p PrivacyRequest
+		var ids, payload string
+		var created int64
+		var handled, cust sql.NullInt64
+		if err := rows.Scan(&p.ID, &p.Source, &p.Ref, &p.Kind, &p.Shop, &ids, &payload, &p.Status, &p.Message, &created, &handled, &cust, &p.Reason, &p.Actor); err != nil {
 			return nil, err
 		}
-		r.CreatedAt = fromMS(at)
-		out = append(out, r)
+		if err := json.Unmarshal([]byte(ids), &p.Identifiers); err != nil {
+			return nil, fmt.Errorf("privacy request %d: %w", p.ID, err)
+		}
+		p.Payload = json.RawMessage(payload)
+		p.CreatedAt, p.HandledAt = fromMS(created), fromNullMS(handled)
+		p.CustomerID = cust.Int64
+		out = append(out, p)
 	}
 	return out, rows.Err()
 }
@@ -402,8 +439,8 @@ func (db *DB) EraseCustomer(ctx context.Context, customerID int64, req PrivacyRe
 		prow.Close()
 
 		req.Kind, req.CustomerID = "erase", cid
-		if req.Detail == "" {
-			req.Detail = fmt.Sprintf("%d profile(s), %d identifier(s)", len(ids), len(held))
+		if req.Message == "" {
+			req.Message = fmt.Sprintf("erased %d profile(s), %d identifier(s)", len(ids), len(held))
 		}
 		if e.RequestID, err = db.recordPrivacyRequest(ctx, tx, &req); err != nil {
 			return err

@@ -155,6 +155,7 @@ func testLoginFailures(t *testing.T, db *store.DB, c *clock.Manual) {
 }
 
 func testSecrets(t *testing.T, db *store.DB, _ *clock.Manual) {
+	db.SetSecretBox(nil)
 	if err := db.SetSecret(ctx, "smtp.password", "x"); errs.Code(err) != errs.Unavailable {
 		t.Fatalf("secret without key: %v", err)
 	}

@@ -27,6 +27,8 @@ type Case struct {
 func suites() [][]Case {
 	return [][]Case{
 		coreCases(),
+		ingestCases(),
+		analyticsCases(),
 		securityCases(),
 	}
 }

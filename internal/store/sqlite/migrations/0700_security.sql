@@ -46,18 +46,11 @@ BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 
--- Data subject requests (APPI 開示・利用停止・消去 and Shopify's GDPR topics).
-CREATE TABLE privacy_requests (
-    id           INTEGER PRIMARY KEY,
-    kind         TEXT    NOT NULL, -- export | erase
-    customer_id  INTEGER NOT NULL,
-    reason       TEXT    NOT NULL DEFAULT '',
-    source       TEXT    NOT NULL DEFAULT '', -- cli | api | shopify
-    actor        TEXT    NOT NULL DEFAULT '',
-    status       TEXT    NOT NULL,            -- done | failed
-    detail       TEXT    NOT NULL DEFAULT '',
-    created_at   INTEGER NOT NULL
-);
+-- Data subject requests (APPI 開示・消去) join the platform requests the
+-- ingest capability records (0100): which person, why, and who acted.
+ALTER TABLE privacy_requests ADD COLUMN customer_id INTEGER;
+ALTER TABLE privacy_requests ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE privacy_requests ADD COLUMN actor TEXT NOT NULL DEFAULT '';
 CREATE INDEX privacy_requests_customer ON privacy_requests (customer_id);
 
 -- Identifiers of erased people, as keyed hashes, with the anonymised
