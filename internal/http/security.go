@@ -334,6 +334,9 @@ func (s *Server) totpConfirm(w http.ResponseWriter, r *http.Request) error {
 		return errs.Errorf(errs.Conflict, "start with POST /api/v1/me/totp")
 	}
 	if err := s.checkTOTP(r.Context(), u, in.Code); err != nil {
+		if errs.Code(err) == errs.Unauthorized { // signed in: a wrong code is bad input
+			return errs.FieldErrorf("code", "wrong code; enter the 6 digits the app shows now")
+		}
 		return err
 	}
 	if err := s.cfg.Store.SetUserTOTP(r.Context(), u.ID, u.TOTPSecret, true); err != nil {

@@ -310,7 +310,7 @@ func TestTOTPSecondFactor(t *testing.T) {
 	if code, _ := login(e, &http.Client{}, "a@example.com", "admin-password-1", ""); code != 200 {
 		t.Fatalf("login before confirm = %d", code)
 	}
-	if code, _ := e.call(cl, "POST", "/api/v1/me/totp/confirm", "", map[string]string{"code": "000000"}, hdr); code != 401 {
+	if code, _ := e.call(cl, "POST", "/api/v1/me/totp/confirm", "", map[string]string{"code": "000000"}, hdr); code != 400 {
 		t.Fatalf("confirm with a wrong code = %d", code)
 	}
 	now, _ := auth.TOTPCode(seed, auth.TOTPStep(c.Now()))

@@ -30,6 +30,9 @@ type RetentionTask struct {
 	Setting     string
 	DefaultDays int
 	Description string
+	// Filter, when set, is an SQL condition (written in code, never from
+	// input) limiting which old rows may go, e.g. only processed ones.
+	Filter string
 }
 
 var (
@@ -37,6 +40,13 @@ var (
 	retentionTasks = []RetentionTask{
 		{Name: "events", Table: "events", TimeColumn: "received_at", Setting: "retention.events_days", DefaultDays: 0,
 			Description: "raw behaviour events (page views, cart events …) by the time they were received"},
+		// The ingest worker also prunes processed requests after its own
+		// Retention (7 days; they serve deduplication meanwhile); this task
+		// makes the period a setting and shows it with the others. Pending
+		// and failed requests stay.
+		{Name: "inbox", Table: "ingest_inbox", TimeColumn: "received_at", Setting: "retention.inbox_days", DefaultDays: 7,
+			Filter: "status IN ('done', 'discarded')",
+			Description: "processed raw webhook and event API requests (their bodies hold personal data)"},
 	}
 )
 
@@ -72,7 +82,7 @@ func RetentionTasks() []RetentionTask {
 
 func registeredRetention(t RetentionTask) bool {
 	for _, r := range RetentionTasks() {
-		if r.Table == t.Table && r.TimeColumn == t.TimeColumn && r.KeyColumn == t.KeyColumn {
+		if r.Table == t.Table && r.TimeColumn == t.TimeColumn && r.KeyColumn == t.KeyColumn && r.Filter == t.Filter {
 			return true
 		}
 	}
@@ -92,7 +102,11 @@ func (db *DB) PurgeOlderThan(ctx context.Context, task RetentionTask, cutoff tim
 		batch = 5000
 	}
 	t, k := task.Table, task.KeyColumn
-	res, err := db.Write.ExecContext(ctx, `DELETE FROM `+t+` WHERE `+k+` IN (SELECT `+k+` FROM `+t+` WHERE `+task.TimeColumn+` < $1 LIMIT $2)`,
+	where := task.TimeColumn + ` < $1`
+	if task.Filter != "" {
+		where += ` AND (` + task.Filter + `)`
+	}
+	res, err := db.Write.ExecContext(ctx, `DELETE FROM `+t+` WHERE `+k+` IN (SELECT `+k+` FROM `+t+` WHERE `+where+` LIMIT $2)`,
 		ms(cutoff), batch)
 	if err != nil {
 		return 0, fmt.Errorf("retention %s: %w", task.Name, err)

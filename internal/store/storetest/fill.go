@@ -67,6 +67,25 @@ func FillEveryTable(t testing.TB, db *store.DB) *secret.Box {
 	if err := db.SetUserTOTP(ctx, uid, seed, true); err != nil {
 		t.Fatal(err)
 	}
+	// The ingest capability's tables.
+	must[[]int64](t)(db.EnqueueInbox(ctx, []store.InboxItem{{Kind: "webhook", Source: "shopify", Topic: "orders/create", DedupeKey: "fill-1", Body: []byte(`{}`), Items: 1}}))
+	if err := db.CreateLinkNonce(ctx, "fill-nonce", res.CustomerIDs[0], T0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutShopifyOrder(ctx, "fill.myshopify.com", "1", "#1001", "f1"); err != nil {
+		t.Fatal(err)
+	}
+	// The analytics capability's tables: two customers buying the same pair.
+	for i, who := range []string{"p1", "p2", "p3"} {
+		must[store.BatchResult](t)(db.ImportOrders(ctx, []order.Order{
+			Order("shop", "FP"+who, day(10+i), Buyer(t, "shop", who, "", ""), "F-SKU", 1, 1000, "F-2", 1, 3980),
+			Order("shop", "FQ"+who, day(5+i), Buyer(t, "shop", who, "", ""), "F-SKU", 1, 1000, "F-2", 1, 3980),
+		}))
+	}
+	must[store.RefreshResult](t)(db.RefreshScores(ctx))
+	if err := db.RefreshProductStats(ctx); err != nil {
+		t.Fatal(err)
+	}
 	e := Buyer(t, "shop", "f9", "erased@example.com", "")
 	er := must[store.BatchResult](t)(db.ImportOrders(ctx, []order.Order{Order("shop", "F9", day(1), e, "F-SKU", 1, 100)}))
 	must[*store.Erasure](t)(db.EraseCustomer(ctx, er.CustomerIDs[0], store.PrivacyRequest{Reason: "test", Source: "cli"}))
