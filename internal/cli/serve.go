@@ -15,10 +15,10 @@ import (
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/errs"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
-	"github.com/enishi-crm/enishi/internal/retention"
 	"github.com/enishi-crm/enishi/internal/ingest"
 	"github.com/enishi-crm/enishi/internal/metrics"
 	"github.com/enishi-crm/enishi/internal/privacy"
+	"github.com/enishi-crm/enishi/internal/retention"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 

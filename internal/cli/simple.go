@@ -3,14 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/enishi-crm/enishi/internal/auth"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
-	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/ingest"
+	"github.com/enishi-crm/enishi/internal/store"
 )
 
 func cmdMigrate(ctx context.Context, env *Env, args []string) error {

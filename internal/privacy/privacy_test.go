@@ -112,4 +112,3 @@ func TestEraseNeedsAReasonAndExportRecords(t *testing.T) {
 		t.Fatalf("audit = %+v", audit)
 	}
 }
-

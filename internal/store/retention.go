@@ -45,7 +45,7 @@ var (
 		// makes the period a setting and shows it with the others. Pending
 		// and failed requests stay.
 		{Name: "inbox", Table: "ingest_inbox", TimeColumn: "received_at", Setting: "retention.inbox_days", DefaultDays: 7,
-			Filter: "status IN ('done', 'discarded')",
+			Filter:      "status IN ('done', 'discarded')",
 			Description: "processed raw webhook and event API requests (their bodies hold personal data)"},
 	}
 )
