@@ -260,6 +260,12 @@ func (d *dbFlags) open(ctx context.Context, env *Env, c clock.Clock) (*store.DB,
 		return nil, err
 	}
 	db.SetSecretBox(box)
+	if n, err := db.MovePlaintextSecrets(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("encrypt secrets kept in settings: %w", err)
+	} else if n > 0 {
+		env.Log.Info("encrypted secrets that were kept in settings", "count", n)
+	}
 	return db, nil
 }
 

@@ -40,6 +40,7 @@ type SecurityStore interface {
 	DeleteSecret(ctx context.Context, name string) error
 	ListSecrets(ctx context.Context) ([]SecretInfo, error)
 	RotateSecrets(ctx context.Context) (int, error)
+	MovePlaintextSecrets(ctx context.Context) (int, error)
 	SealValue(name, value string) (string, error)
 	OpenValue(name, sealed string) (string, error)
 }
@@ -374,6 +375,52 @@ func (db *DB) RotateSecrets(ctx context.Context) (int, error) {
 				}
 				n++
 			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// MovePlaintextSecrets encrypts the integration secrets that versions
+// before encryption at rest kept in settings ("secret.<name>") and removes
+// them from settings; it returns how many it moved. Opening the store with
+// a key runs it.
+func (db *DB) MovePlaintextSecrets(ctx context.Context) (int, error) {
+	if db.box == nil {
+		return 0, nil
+	}
+	n := 0
+	err := db.inTx(ctx, func(tx *Tx) error {
+		n = 0
+		rows, err := tx.QueryContext(ctx, `SELECT key, value FROM settings WHERE key LIKE 'secret.%'`)
+		if err != nil {
+			return err
+		}
+		type kv struct{ k, v string }
+		var found []kv
+		for rows.Next() {
+			var e kv
+			if err := rows.Scan(&e.k, &e.v); err != nil {
+				rows.Close()
+				return err
+			}
+			found = append(found, e)
+		}
+		rows.Close()
+		for _, e := range found {
+			name := strings.TrimPrefix(e.k, "secret.")
+			ct, err := db.box.Seal("secret:"+name, e.v)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (name, ciphertext, updated_at) VALUES ($1, $2, $3)
+				ON CONFLICT (name) DO NOTHING`, name, ct, ms(db.Clock.Now())); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM settings WHERE key = $1`, e.k); err != nil {
+				return err
+			}
+			n++
 		}
 		return nil
 	})

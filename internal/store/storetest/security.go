@@ -23,6 +23,7 @@ func securityCases() []Case {
 		{"CustomRolesStoredAndGuarded", testCustomRoles},
 		{"LoginFailuresAreCountedPerKey", testLoginFailures},
 		{"SecretsAreEncryptedAtRestAndRotate", testSecrets},
+		{"PlaintextSecretsInSettingsAreMovedAndEncrypted", testMovePlaintextSecrets},
 		{"TOTPStepIsUsedOnce", testTOTPStep},
 		{"DisablingAUserEndsSessions", testDisableUser},
 		{"EraseRoundTrip", testEraseRoundTrip},
@@ -466,4 +467,28 @@ var HostileStrings = []string{
 	`%_\ 100%`,
 	"山田\u202e太郎",
 	`{{.Secret}} ${7*7}`,
+}
+
+func testMovePlaintextSecrets(t *testing.T, db *store.DB, _ *clock.Manual) {
+	if err := db.SetSetting(ctx, "secret.line.channel_secret", "plain-line"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetSetting(ctx, "identity.manual_merge_kinds", `[]`); err != nil {
+		t.Fatal(err)
+	}
+	if n := must[int](t)(db.MovePlaintextSecrets(ctx)); n != 1 {
+		t.Fatalf("moved %d", n)
+	}
+	if _, ok, _ := db.Setting(ctx, "secret.line.channel_secret"); ok {
+		t.Fatal("the plaintext setting is still there")
+	}
+	if _, ok, _ := db.Setting(ctx, "identity.manual_merge_kinds"); !ok {
+		t.Fatal("another setting was moved")
+	}
+	if v, ok, err := db.Secret(ctx, "line.channel_secret"); err != nil || !ok || v != "plain-line" {
+		t.Fatalf("secret = %q %v %v", v, ok, err)
+	}
+	if n := must[int](t)(db.MovePlaintextSecrets(ctx)); n != 0 {
+		t.Fatalf("moved again %d", n)
+	}
 }
