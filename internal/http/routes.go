@@ -39,6 +39,7 @@ func (s *Server) routesCore() {
 	s.routesAdmin()
 	s.routesSecurity()
 	s.routesPrivacy()
+	s.routesChannels()
 	s.routesIngest()
 }
 

@@ -48,7 +48,7 @@ func (e *env) as(cookie, csrf, method, path string, body any) (int, map[string]a
 
 func routePath(pattern string) (method, path string) {
 	method, path, _ = strings.Cut(pattern, " ")
-	return method, strings.NewReplacer("{id}", "1", "{kind}", "orders", "{name}", "x", "{key}", "x", "{source}", "x").Replace(path)
+	return method, strings.NewReplacer("{id}", "1", "{kind}", "orders", "{name}", "x", "{key}", "x", "{source}", "x", "{channel}", "email", "{address}", "x").Replace(path)
 }
 
 func deniedForPermission(body map[string]any) bool {

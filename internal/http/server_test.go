@@ -91,6 +91,13 @@ func TestNoRouteIsOpenByMistake(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, open)
 		public := map[string]bool{"GET /healthz": true, "GET /readyz": true, "POST /api/v1/auth/login": true,
+			// Channels: links in messages (signed tokens; no login by law for
+			// unsubscribing), provider callbacks (X-Twilio-Signature), and what
+			// the JS tag on the shop's site calls (a browser's own anonymous id
+			// and push keys).
+			"GET /u/{token}": true, "POST /u/{token}": true, "GET /t/o/{token}": true, "GET /t/c/{token}": true,
+			"POST /webhooks/sms/status": true, "POST /webhooks/sms/inbound": true,
+			"GET /api/v1/onsite/messages": true, "GET /api/v1/push/key": true, "POST /api/v1/push/subscriptions": true,
 			// Ingestion: the JS tag and the CORS preflight grant nothing by
 			// themselves; webhooks authenticate by their signatures (tested in
 			// internal/http/ingest_test.go).
