@@ -145,7 +145,12 @@ type statusWriter struct {
 	wrote  bool
 }
 
+// WriteHeader passes the first status on; a handler that fails after it
+// began its answer cannot change the status any more.
 func (w *statusWriter) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
 	w.status, w.wrote = code, true
 	w.ResponseWriter.WriteHeader(code)
 }
