@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -370,12 +369,7 @@ func cmdSurvey(ctx context.Context, env *Env, args []string) error {
 			defer f.Close()
 			w = f
 		}
-		cw := csv.NewWriter(w)
-		if err := reports.WriteSurveyCSV(ctx, st, id, cw); err != nil {
-			return err
-		}
-		cw.Flush()
-		return cw.Error()
+		return reports.WriteSurveyCSV(ctx, st, id, w)
 	case "link":
 		n, err := ids(pos)
 		if err != nil || len(n) < 2 {

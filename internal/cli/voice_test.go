@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -16,8 +15,6 @@ import (
 )
 
 var ctx0 = context.Background()
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // openDB opens the database a test's CLI runs used.
 func openDB(t *testing.T, db []string) *store.DB {

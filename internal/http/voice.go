@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/enishi-crm/enishi/internal/auth"
 	"github.com/enishi-crm/enishi/internal/clock"
+	"github.com/enishi-crm/enishi/internal/csvexport"
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/reports"
@@ -397,15 +397,8 @@ func (s *Server) exportSurvey(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.cfg.Store.Survey(r.Context(), id); err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="survey-`+strconv.FormatInt(id, 10)+`.csv"`)
-	w.Header().Set("Cache-Control", "no-store")
-	cw := csv.NewWriter(w)
-	if err := reports.WriteSurveyCSV(r.Context(), s.cfg.Store, id, cw); err != nil {
-		return err
-	}
-	cw.Flush()
-	return cw.Error()
+	csvexport.Attachment(w.Header(), "survey-"+strconv.FormatInt(id, 10)+".csv")
+	return reports.WriteSurveyCSV(r.Context(), s.cfg.Store, id, w)
 }
 
 // surveyLinks makes customers' answer-page links and records the

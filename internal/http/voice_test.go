@@ -17,6 +17,7 @@ import (
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
 	"github.com/enishi-crm/enishi/internal/ingest"
 	"github.com/enishi-crm/enishi/internal/message"
+	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/store/storetest"
 )
@@ -379,6 +380,14 @@ func TestSubscriptionAndReviewWebhooksThroughTheInbox(t *testing.T) {
 				t.Fatalf("%s: %d %v", b, code, out)
 			}
 		}
+		// The contract's origin order came by webhook earlier: filed as #9001.
+		if err := e.db.PutShopifyOrder(ctx, "enishi-test.myshopify.com", "9001", "#9001", "4242"); err != nil {
+			t.Fatal(err)
+		}
+		origin := storetest.Order("shopify", "#9001", storetest.T0.AddDate(0, 0, -1), storetest.Buyer(t, "shopify", "4242", "", ""), "SK-005", 1, 3762)
+		if _, err := e.db.ImportOrders(ctx, []order.Order{origin}); err != nil {
+			t.Fatal(err)
+		}
 		shopifyBody := []byte(`{"id":555,"customer_id":4242,"status":"active","origin_order_id":9001,
 			"delivery_policy":{"interval":"week","interval_count":4},"billing_policy":{"interval":"week","interval_count":4},"currency_code":"JPY"}`)
 		if code, out := e.shopify("subscription_contracts/create", "w-1", shopifyBody); code != 200 {
@@ -398,7 +407,7 @@ func TestSubscriptionAndReviewWebhooksThroughTheInbox(t *testing.T) {
 					t.Errorf("S-9 %+v", c)
 				}
 			case "555":
-				if c.Source != "shopify" || c.Cycle.Count != 28 || c.ProductName == "" {
+				if c.Source != "shopify" || c.Cycle.Count != 28 || c.SKU != "SK-005" || c.Price != 3762 || c.Deliveries != 1 {
 					t.Errorf("shopify contract %+v", c)
 				}
 			}

@@ -518,7 +518,7 @@ func (s *Service) processShopify(ctx context.Context, it store.InboxItem) error 
 	case "customers/data_request", "customers/redact", "shop/redact":
 		return s.shopifyPrivacy(ctx, it)
 	case "subscription_contracts/create", "subscription_contracts/update":
-		_, err := voiceingest.ProcessShopify(ctx, s.st, it.Topic, it.DedupeKey, now, it.Body)
+		_, err := voiceingest.ProcessShopify(ctx, s.st, s.st, shop, it.Topic, it.DedupeKey, now, it.Body)
 		return err
 	}
 	return errs.Errorf(errs.Invalid, "unhandled Shopify topic %q", it.Topic)

@@ -255,7 +255,7 @@ func (rn Runner) Run(ctx context.Context, name string, p Params, csvOut io.Write
 		}
 		out, err = rn.Store.ReplenishmentDue(ctx, opt)
 	default:
-		out, err = rn.runVoice(ctx, name, r, w)
+		out, err = rn.runVoice(ctx, name, r, csvOut)
 	}
 	if err != nil {
 		return nil, err

@@ -2,11 +2,12 @@ package reports
 
 import (
 	"context"
-	"encoding/csv"
+	"io"
 	"strconv"
 	"time"
 
 	"github.com/enishi-crm/enishi/internal/clock"
+	"github.com/enishi-crm/enishi/internal/csvexport"
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/subscription"
@@ -40,7 +41,7 @@ func (r *reader) month(name string, def int) int {
 }
 
 // runVoice runs the subscription, review and survey reports.
-func (rn Runner) runVoice(ctx context.Context, name string, r *reader, w *csv.Writer) (any, error) {
+func (rn Runner) runVoice(ctx context.Context, name string, r *reader, csvOut io.Writer) (any, error) {
 	switch name {
 	case "subscription-retention":
 		from, to := r.span()
@@ -88,8 +89,8 @@ func (rn Runner) runVoice(ctx context.Context, name string, r *reader, w *csv.Wr
 		if r.err != nil {
 			return nil, r.err
 		}
-		if w != nil {
-			return nil, WriteSurveyCSV(ctx, rn.Store, id, w)
+		if csvOut != nil {
+			return nil, WriteSurveyCSV(ctx, rn.Store, id, csvOut)
 		}
 		return rn.Store.SurveyResults(ctx, id, texts)
 	}
@@ -103,17 +104,26 @@ func prevMonth(ym int) int {
 	return ym - 1
 }
 
-// WriteSurveyCSV writes every response of a survey as CSV, cells escaped
-// against formula injection, times in Asia/Tokyo.
-func WriteSurveyCSV(ctx context.Context, st store.Store, id int64, w *csv.Writer) error {
+// WriteSurveyCSV writes every response of a survey as CSV for
+// spreadsheets (csvexport: a BOM, CRLF, formula cells escaped), times in
+// Asia/Tokyo.
+func WriteSurveyCSV(ctx context.Context, st store.Store, id int64, out io.Writer) error {
 	s, err := st.Survey(ctx, id)
 	if err != nil {
 		return err
 	}
-	if err := w.Write(survey.ExportHeader(s)); err != nil {
+	w, err := csvexport.New(out, csvexport.Options{})
+	if err != nil {
 		return err
 	}
-	return st.EachSurveyResponse(ctx, id, func(r store.SurveyResponse) error {
-		return w.Write(survey.ExportRow(s, r.ID, r.CustomerID, r.Channel, r.SubmittedAt, r.Answers, clock.Tokyo))
+	if err := w.WriteStrings(survey.ExportHeader(s)); err != nil {
+		return err
+	}
+	err = st.EachSurveyResponse(ctx, id, func(r store.SurveyResponse) error {
+		return w.WriteStrings(survey.ExportRow(s, r.ID, r.CustomerID, r.Channel, r.SubmittedAt, r.Answers, clock.Tokyo))
 	})
+	if err != nil {
+		return err
+	}
+	return w.Flush()
 }

@@ -278,12 +278,13 @@ func (db *DB) AddInquiryReply(ctx context.Context, r customer.InquiryReply, keep
 	var id int64
 	err := db.inTx(ctx, func(tx *Tx) error {
 		var status string
-		if err := tx.QueryRowContext(ctx, `SELECT status FROM inquiries WHERE id = $1`, r.InquiryID).Scan(&status); err != nil {
+		var cust, origin int64
+		if err := tx.QueryRowContext(ctx, `SELECT status, customer_id, origin_customer_id FROM inquiries WHERE id = $1`, r.InquiryID).Scan(&status, &cust, &origin); err != nil {
 			return notFound(err, "inquiry", r.InquiryID)
 		}
 		now := ms(db.Clock.Now())
-		if err := tx.QueryRowContext(ctx, `INSERT INTO inquiry_replies (inquiry_id, author, body, channel, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-			r.InquiryID, r.Author, r.Body, r.Channel, now).Scan(&id); err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO inquiry_replies (inquiry_id, customer_id, origin_customer_id, author, body, channel, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, r.InquiryID, cust, origin, r.Author, r.Body, r.Channel, now).Scan(&id); err != nil {
 			return err
 		}
 		next := status
@@ -316,7 +317,8 @@ func (db *DB) SetInquiryTags(ctx context.Context, id int64, tags []string) error
 	}
 	sort.Strings(clean)
 	return db.inTx(ctx, func(tx *Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT id FROM inquiries WHERE id = $1`, id).Scan(new(int64)); err != nil {
+		var cust, origin int64
+		if err := tx.QueryRowContext(ctx, `SELECT customer_id, origin_customer_id FROM inquiries WHERE id = $1`, id).Scan(&cust, &origin); err != nil {
 			return notFound(err, "inquiry", id)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM inquiry_tags WHERE inquiry_id = $1`, id); err != nil {
@@ -324,7 +326,8 @@ func (db *DB) SetInquiryTags(ctx context.Context, id int64, tags []string) error
 		}
 		now := ms(db.Clock.Now())
 		for _, t := range clean {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO inquiry_tags (inquiry_id, tag, created_at) VALUES ($1, $2, $3)`, id, t, now); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO inquiry_tags (inquiry_id, customer_id, origin_customer_id, tag, created_at) VALUES ($1, $2, $3, $4, $5)`,
+				id, cust, origin, t, now); err != nil {
 				return err
 			}
 		}

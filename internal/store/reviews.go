@@ -136,7 +136,7 @@ func (db *DB) ImportReviews(ctx context.Context, rs []review.Review) (BatchResul
 			existing[key] = old{id: v.ID, hash: h, customer: res.CustomerIDs[i]}
 			res.Inserted++
 		}
-		res.NewCustomers, res.Merges, res.Candidates = r.result.NewCustomers, r.result.Merges, r.result.Candidates
+		res.NewCustomers, res.Merges, res.Candidates, res.Suppressed = r.result.NewCustomers, r.result.Merges, r.result.Candidates, r.result.Suppressed
 		return nil
 	})
 	if err != nil {

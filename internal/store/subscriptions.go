@@ -166,7 +166,7 @@ func (db *DB) ImportSubscriptions(ctx context.Context, ups []subscription.Update
 		for i, id := range res.CustomerIDs {
 			res.CustomerIDs[i] = r.current(id)
 		}
-		res.NewCustomers, res.Merges, res.Candidates = r.result.NewCustomers, r.result.Merges, r.result.Candidates
+		res.NewCustomers, res.Merges, res.Candidates, res.Suppressed = r.result.NewCustomers, r.result.Merges, r.result.Candidates, r.result.Suppressed
 		return nil
 	})
 	if err != nil {

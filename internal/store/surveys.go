@@ -281,8 +281,8 @@ func (db *DB) SubmitSurveyResponse(ctx context.Context, sub SurveySubmission) (i
 				rows = append(rows, [3]any{"", nil, a.Text})
 			}
 			for _, r := range rows {
-				if _, err := tx.execCachedArgs(ctx, db, `INSERT INTO survey_answers (response_id, survey_id, question_id, qtype, choice, number, text)
-					VALUES ($1, $2, $3, $4, $5, $6, $7)`, id, s.ID, a.QuestionID, string(a.Type), r[0], r[1], r[2]); err != nil {
+				if _, err := tx.execCachedArgs(ctx, db, `INSERT INTO survey_answers (response_id, customer_id, origin_customer_id, survey_id, question_id, qtype, choice, number, text)
+					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, id, cust, origin, s.ID, a.QuestionID, string(a.Type), r[0], r[1], r[2]); err != nil {
 					return fmt.Errorf("store answer: %w", err)
 				}
 			}

@@ -92,7 +92,7 @@ func VOCExpr(field string, cond VOCCondition, now time.Time, arg func(any) strin
 			WHEN 3 THEN 'high' WHEN 2 THEN 'medium' WHEN 1 THEN 'low' END FROM subscriptions s WHERE s.customer_id = c.id AND s.status <> 'cancelled')`, nil
 	case "nps_score", "nps_category":
 		q := `(SELECT a.number FROM survey_answers a JOIN survey_responses r ON r.id = a.response_id
-			WHERE r.customer_id = c.id AND a.qtype = 'nps'`
+			WHERE a.customer_id = c.id AND a.qtype = 'nps'`
 		if cond.SurveyID != 0 {
 			q += ` AND a.survey_id = ` + arg(cond.SurveyID)
 		}
@@ -133,7 +133,7 @@ func VOCHas(cond VOCCondition, arg func(any) string) (string, error) {
 		if cond.SurveyID == 0 || cond.Question == "" || v == "" {
 			return "", errs.FieldErrorf("survey_answer", "needs survey_id, question and the option value")
 		}
-		q = `EXISTS (SELECT 1 FROM survey_answers a JOIN survey_responses r ON r.id = a.response_id WHERE r.customer_id = c.id AND a.survey_id = ` +
+		q = `EXISTS (SELECT 1 FROM survey_answers a WHERE a.customer_id = c.id AND a.survey_id = ` +
 			arg(cond.SurveyID) + ` AND a.question_id = ` + arg(cond.Question) + ` AND a.choice = ` + arg(v) + `)`
 	case "survey_responded":
 		if cond.SurveyID == 0 {

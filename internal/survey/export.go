@@ -8,23 +8,21 @@ import (
 
 // CSV export of responses: one row per response, one column per question
 // (multiple choices joined with " | ", labels as shown to respondents).
-// Cells are escaped against spreadsheet formula injection.
-//
-// The security capability adds a shared internal/csvexport with the same
-// rule; when it lands, EscapeCell gives way to csvexport.Escape.
+// The rows are written through internal/csvexport, which escapes cells a
+// spreadsheet would read as formulas.
 
 // ExportHeader is the header row for a survey.
 func ExportHeader(s *Survey) []string {
 	h := []string{"response_id", "submitted_at", "customer_id", "channel"}
 	for _, q := range s.Questions {
-		h = append(h, EscapeCell(q.ID+": "+q.Title))
+		h = append(h, q.ID+": "+q.Title)
 	}
 	return h
 }
 
 // ExportRow is one response's row. tz is the zone times are written in.
 func ExportRow(s *Survey, id, customerID int64, channel string, at time.Time, answers []Answer, tz *time.Location) []string {
-	row := []string{strconv.FormatInt(id, 10), at.In(tz).Format("2006-01-02 15:04:05"), "", EscapeCell(channel)}
+	row := []string{strconv.FormatInt(id, 10), at.In(tz).Format("2006-01-02 15:04:05"), "", channel}
 	if customerID != 0 {
 		row[2] = strconv.FormatInt(customerID, 10)
 	}
@@ -56,28 +54,7 @@ func ExportRow(s *Survey, id, customerID int64, channel string, at time.Time, an
 		default:
 			cell = a.Text
 		}
-		row = append(row, EscapeCell(cell))
+		row = append(row, cell)
 	}
 	return row
-}
-
-// EscapeCell makes a cell safe to open in a spreadsheet: text starting with
-// =, +, -, @, a tab or a carriage return (or their full-width forms) would
-// be read as a formula, so it gets a leading single quote. Numbers written
-// by enishi never start with those, except negative ones, which no survey
-// cell holds.
-func EscapeCell(s string) string {
-	if s == "" {
-		return s
-	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
-		return "'" + s
-	}
-	for _, p := range []string{"＝", "＋", "－", "＠"} {
-		if strings.HasPrefix(s, p) {
-			return "'" + s
-		}
-	}
-	return s
 }

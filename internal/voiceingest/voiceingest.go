@@ -69,13 +69,30 @@ func parse(source, id, typ string, at time.Time, data []byte) (*subscription.Upd
 	return nil, nil, errs.FieldErrorf("type", "%q is not a subscription.* or review.* event", typ)
 }
 
+// ShopifyOrders finds the name (#1001) Shopify orders are filed under
+// from their numeric id; the store is one.
+type ShopifyOrders interface {
+	ShopifyOrder(ctx context.Context, shop, orderID string) (name, customerID string, ok bool, err error)
+}
+
 // ProcessShopify applies a Shopify subscription_contracts/create or
-// subscription_contracts/update webhook (X-Shopify-Topic, X-Shopify-
-// Webhook-Id, the time it was received, the body).
-func ProcessShopify(ctx context.Context, st Sink, topic, webhookID string, at time.Time, body []byte) (store.BatchResult, error) {
+// subscription_contracts/update webhook of shop (X-Shopify-Topic,
+// X-Shopify-Webhook-Id, the time it was received, the body). The
+// contract's origin order, named by its numeric id, is found by the name
+// enishi filed it under, so that its product and price fill the contract.
+func ProcessShopify(ctx context.Context, st Sink, orders ShopifyOrders, shop, topic, webhookID string, at time.Time, body []byte) (store.BatchResult, error) {
 	u, err := subscription.ParseShopify(topic, webhookID, at, body)
 	if err != nil {
 		return store.BatchResult{}, err
+	}
+	if u.OriginOrder != "" && orders != nil {
+		name, _, ok, err := orders.ShopifyOrder(ctx, shop, u.OriginOrder)
+		if err != nil {
+			return store.BatchResult{}, err
+		}
+		if ok {
+			u.OriginOrder = name
+		}
 	}
 	return st.ImportSubscriptions(ctx, []subscription.Update{*u})
 }

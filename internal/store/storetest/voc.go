@@ -24,6 +24,7 @@ func vocCases() []Case {
 		{"ReviewsUpsertAndReport", testReviews},
 		{"InquiryDeskStatusTagsRepliesAndExclusion", testInquiryDesk},
 		{"SubscriptionConditionsCountTheRightCustomers", testSubscriptionConditions},
+		{"ErasureClearsWhatTheCustomerSaidAndKeepsTheCounts", testVoiceErasure},
 	}
 }
 
@@ -387,5 +388,42 @@ func testSubscriptionConditions(t *testing.T, db *store.DB, c *clock.Manual) {
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("a day later %+v: %v %v", tc.cond, got, err)
 		}
+	}
+}
+
+func testVoiceErasure(t *testing.T, db *store.DB, _ *clock.Manual) {
+	u := contract(t, "E", "erase@example.jp", day(60), nil, subscription.Cancelled, 2)
+	u.CancelledAt, u.CancelReason = ptrTo(day(5)), ptrTo("夫が反対しているため（山田）")
+	cid := must[store.BatchResult](t)(db.ImportSubscriptions(ctx, []subscription.Update{u})).CustomerIDs[0]
+	sv := must[*survey.Survey](t)(db.CreateSurvey(ctx, skinSurvey()))
+	must[int64](t)(db.SubmitSurveyResponse(ctx, store.SurveySubmission{SurveyID: sv.ID, CustomerID: cid, Answers: answers("skin", "dry", "comment", "住所は東京都港区…")}))
+	must[store.BatchResult](t)(db.ImportReviews(ctx, []review.Review{{Source: "app", ExternalID: "R1", SKU: "SP-001", Rating: 2, Title: "合わない", Body: "肌荒れしました",
+		ReviewerName: "やまだ", ReviewedAt: day(3), Reviewer: Buyer(t, "cart", "", "erase@example.jp", "")}}))
+	q := must[int64](t)(db.AddInquiry(ctx, customer.Inquiry{CustomerID: cid, Subject: "解約", Body: "電話してください 090-0000-0000"}))
+	if err := db.SetInquiryTags(ctx, q, []string{"解約相談"}); err != nil {
+		t.Fatal(err)
+	}
+	must[int64](t)(db.AddInquiryReply(ctx, customer.InquiryReply{InquiryID: q, Author: "cs", Body: "山田様、承知しました"}, false))
+
+	e := must[*store.Erasure](t)(db.EraseCustomer(ctx, cid, store.PrivacyRequest{Reason: "本人からの削除依頼", Source: "cli"}))
+	if e.Deleted["inquiry_replies"] != 1 || e.Deleted["inquiry_tags"] != 1 || e.Anonymised["survey_answers"] != 2 {
+		t.Errorf("erasure %+v", e)
+	}
+	var left int
+	if err := db.Read.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM subscriptions WHERE cancel_reason <> '') + (SELECT count(*) FROM survey_answers WHERE text <> '') +
+		(SELECT count(*) FROM reviews WHERE body <> '' OR title <> '' OR reviewer_name <> '') + (SELECT count(*) FROM inquiries) +
+		(SELECT count(*) FROM inquiry_replies) + (SELECT count(*) FROM inquiry_tags)`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("%d rows still hold what the erased customer said", left)
+	}
+	// The counts reports are made of stay.
+	rep := must[*subscription.RetentionReport](t)(db.SubscriptionRetention(ctx, subscription.RetentionOptions{By: subscription.ByNone}))
+	rr := must[*review.RatingsReport](t)(db.ReviewRatings(ctx, time.Time{}, time.Time{}))
+	res := must[*survey.Results](t)(db.SurveyResults(ctx, sv.ID, 10))
+	if rep.Total.Subscriptions != 1 || rep.Total.Reached[1] != 1 || rr.Reviews != 1 || rr.Average != 2 || res.Responses != 1 || res.Questions[0].Options[0].Count != 1 {
+		t.Errorf("after erasure: retention %+v ratings %+v survey %+v", rep.Total, rr, res)
 	}
 }

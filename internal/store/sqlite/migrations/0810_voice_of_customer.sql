@@ -1,27 +1,34 @@
 -- Voice of the customer (issue 12): inquiries get tags, staff replies and a
 -- closing time; surveys (アンケート) with invitations, responses and
--- answers; product reviews (レビュー).
+-- answers; product reviews (レビュー). Tags, replies and answers carry
+-- their customer too, so that merges move them and erasure reaches them.
 
 ALTER TABLE inquiries ADD COLUMN closed_at INTEGER;
 CREATE INDEX inquiries_status ON inquiries (status, updated_at);
 
 CREATE TABLE inquiry_tags (
     inquiry_id INTEGER NOT NULL,
+    customer_id        INTEGER NOT NULL,
+    origin_customer_id INTEGER NOT NULL,
     tag        TEXT    NOT NULL,
     created_at INTEGER NOT NULL,
     PRIMARY KEY (inquiry_id, tag)
 ) WITHOUT ROWID;
 CREATE INDEX inquiry_tags_tag ON inquiry_tags (tag);
+CREATE INDEX inquiry_tags_customer ON inquiry_tags (customer_id);
 
 CREATE TABLE inquiry_replies (
     id         INTEGER PRIMARY KEY,
     inquiry_id INTEGER NOT NULL,
+    customer_id        INTEGER NOT NULL,
+    origin_customer_id INTEGER NOT NULL,
     author     TEXT    NOT NULL,
     body       TEXT    NOT NULL,
     channel    TEXT    NOT NULL DEFAULT '',
     created_at INTEGER NOT NULL
 );
 CREATE INDEX inquiry_replies_inquiry ON inquiry_replies (inquiry_id, created_at);
+CREATE INDEX inquiry_replies_customer ON inquiry_replies (customer_id);
 
 -- questions is the survey's JSON definition (internal/survey);
 -- public_key names the survey in public URLs (on-site display).
@@ -69,6 +76,8 @@ CREATE INDEX survey_responses_customer ON survey_responses (customer_id, submitt
 -- One row per answered question, per chosen option for multiple choice.
 CREATE TABLE survey_answers (
     response_id INTEGER NOT NULL,
+    customer_id        INTEGER,
+    origin_customer_id INTEGER,
     survey_id   INTEGER NOT NULL,
     question_id TEXT    NOT NULL,
     qtype       TEXT    NOT NULL,
@@ -79,6 +88,7 @@ CREATE TABLE survey_answers (
 ) WITHOUT ROWID;
 CREATE INDEX survey_answers_question ON survey_answers (survey_id, question_id, choice);
 CREATE INDEX survey_answers_type ON survey_answers (qtype, response_id);
+CREATE INDEX survey_answers_customer ON survey_answers (customer_id, survey_id, question_id) WHERE customer_id IS NOT NULL;
 
 CREATE TABLE reviews (
     id                 INTEGER PRIMARY KEY,
