@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -43,6 +44,9 @@ func (s *Server) routesVoice() {
 		if err != nil {
 			return err
 		}
+		if err := s.Audit(r, "subscription.risk_refresh", "", fmt.Sprintf("%d contracts scored", res.Scored)); err != nil {
+			return err
+		}
 		return JSON(w, res)
 	})
 
@@ -81,6 +85,9 @@ func (s *Server) routesVoice() {
 			return err
 		}
 		if err := s.cfg.Store.SetInquirySettings(r.Context(), in); err != nil {
+			return err
+		}
+		if err := s.Audit(r, "inquiry.settings", "", fmt.Sprintf("exclude_from_campaigns=%t", in.ExcludeFromCampaigns)); err != nil {
 			return err
 		}
 		return JSON(w, in)
@@ -199,6 +206,9 @@ func (s *Server) voiceEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.Audit(r, family+".event", "source:"+in.Source, in.Type+" "+in.ID); err != nil {
+		return err
+	}
 	return JSON(w, map[string]any{"inserted": res.Inserted, "updated": res.Updated, "unchanged": res.Unchanged, "new_customers": res.NewCustomers})
 }
 
@@ -275,6 +285,9 @@ func (s *Server) patchInquiry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.Audit(r, "inquiry.update", "inquiry:"+itoa64(id), "status "+d.Status); err != nil {
+		return err
+	}
 	return s.inquiryOut(w, r, d)
 }
 
@@ -296,6 +309,9 @@ func (s *Server) replyInquiry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.Audit(r, "inquiry.reply", "inquiry:"+itoa64(id), "reply "+itoa64(rid)); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusCreated, map[string]int64{"id": rid})
 	return nil
 }
@@ -314,6 +330,9 @@ func (s *Server) tagInquiry(w http.ResponseWriter, r *http.Request) error {
 	if err := s.cfg.Store.SetInquiryTags(r.Context(), id, in.Tags); err != nil {
 		return err
 	}
+	if err := s.Audit(r, "inquiry.tags", "inquiry:"+itoa64(id), fmt.Sprintf("%d tags", len(in.Tags))); err != nil {
+		return err
+	}
 	return JSON(w, map[string]bool{"ok": true})
 }
 
@@ -325,6 +344,9 @@ func (s *Server) createSurvey(w http.ResponseWriter, r *http.Request) error {
 	in.ID, in.PublicKey, in.CreatedBy = 0, "", PrincipalFrom(r.Context()).Actor()
 	out, err := s.cfg.Store.CreateSurvey(r.Context(), in)
 	if err != nil {
+		return err
+	}
+	if err := s.Audit(r, "survey.create", "survey:"+itoa64(out.ID), out.Status); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, out)
@@ -355,6 +377,9 @@ func (s *Server) updateSurvey(w http.ResponseWriter, r *http.Request) error {
 	in.ID = id
 	out, err := s.cfg.Store.UpdateSurvey(r.Context(), in)
 	if err != nil {
+		return err
+	}
+	if err := s.Audit(r, "survey.update", "survey:"+itoa64(id), out.Status); err != nil {
 		return err
 	}
 	return JSON(w, out)
@@ -397,6 +422,9 @@ func (s *Server) exportSurvey(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.cfg.Store.Survey(r.Context(), id); err != nil {
 		return err
 	}
+	if err := s.Audit(r, "survey.export", "survey:"+itoa64(id), "responses CSV"); err != nil {
+		return err
+	}
 	csvexport.Attachment(w.Header(), "survey-"+strconv.FormatInt(id, 10)+".csv")
 	return reports.WriteSurveyCSV(r.Context(), s.cfg.Store, id, w)
 }
@@ -436,6 +464,9 @@ func (s *Server) surveyLinks(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		out = append(out, link{cid, u})
+	}
+	if err := s.Audit(r, "survey.links", "survey:"+itoa64(id), fmt.Sprintf("%d customers", len(out))); err != nil {
+		return err
 	}
 	return JSON(w, map[string]any{"links": out})
 }

@@ -340,6 +340,23 @@ func TestInquiryDeskAPI(t *testing.T) {
 		if ex, _ := e.db.ExcludedFromCampaigns(ctx, []int64{id}); ex[id] {
 			t.Error("still excluded after closing")
 		}
+		// The desk's actions are in the audit log, without what was written.
+		entries, err := e.db.AuditEntries(ctx, store.AuditQuery{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, a := range entries {
+			seen[a.Action] = true
+			if strings.Contains(a.Detail, "ありがとう") {
+				t.Errorf("audit detail holds the reply: %+v", a)
+			}
+		}
+		for _, want := range []string{"inquiry.tags", "inquiry.update", "inquiry.reply"} {
+			if !seen[want] {
+				t.Errorf("audit log lacks %s: %v", want, seen)
+			}
+		}
 	})
 }
 

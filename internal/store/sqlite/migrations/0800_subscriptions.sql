@@ -74,10 +74,13 @@ CREATE TABLE subscription_changes (
 CREATE INDEX subscription_changes_customer ON subscription_changes (customer_id, at);
 CREATE INDEX subscription_changes_kind ON subscription_changes (kind, at);
 
--- Webhook deliveries already applied (a redelivery changes nothing).
+-- Webhook deliveries already applied (a redelivery changes nothing); kept
+-- for the retention task subscription_webhook_events (90 days by default).
 CREATE TABLE subscription_webhook_events (
+    id         INTEGER PRIMARY KEY,
     source     TEXT    NOT NULL,
     event_id   TEXT    NOT NULL,
     applied_at INTEGER NOT NULL,
-    PRIMARY KEY (source, event_id)
-) WITHOUT ROWID;
+    UNIQUE (source, event_id)
+);
+CREATE INDEX subscription_webhook_events_applied ON subscription_webhook_events (applied_at);
