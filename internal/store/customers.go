@@ -503,15 +503,22 @@ func (db *DB) RecordConsent(ctx context.Context, customerID int64, c customer.Co
 	if c.RecordedAt.IsZero() {
 		c.RecordedAt = db.Clock.Now()
 	}
-	return db.inTx(ctx, func(tx *Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		cid, err := db.activeCustomer(ctx, tx, customerID)
 		if err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO consent_records (customer_id, origin_customer_id, channel, granted, method, source, wording_version, actor, recorded_at)
 			VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8)`, cid, c.Channel, c.Granted, c.Method, c.Source, c.WordingVersion, c.Actor, ms(c.RecordedAt))
-		return err
+		if err != nil {
+			return err
+		}
+		return db.markChanged(ctx, tx, []int64{cid}, db.Clock.Now())
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
+	return err
 }
 
 func validChannel(ch string) bool {
@@ -525,7 +532,7 @@ func validChannel(ch string) bool {
 
 // AddTags tags a customer; tags it already has are kept once.
 func (db *DB) AddTags(ctx context.Context, customerID int64, tags []string) error {
-	return db.inTx(ctx, func(tx *Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		cid, err := db.activeCustomer(ctx, tx, customerID)
 		if err != nil {
 			return err
@@ -539,8 +546,12 @@ func (db *DB) AddTags(ctx context.Context, customerID int64, tags []string) erro
 				return err
 			}
 		}
-		return nil
+		return db.markChanged(ctx, tx, []int64{cid}, db.Clock.Now())
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
+	return err
 }
 
 const productCols = "id, sku, name, category, price, replenishment_days, url, image_url, created_at, updated_at"

@@ -76,6 +76,13 @@ type Store interface {
 	RevokeAPIKey(ctx context.Context, id int64) error
 	TouchAPIKey(ctx context.Context, id int64, at time.Time) error
 
+	// Segments, journeys, the outbox and campaigns: the engine that acts
+	// on the data (docs/segments.md, docs/journeys.md, docs/campaigns.md).
+	SegmentStore
+	JourneyStore
+	OutboxStore
+	CampaignStore
+
 	// Settings are small JSON or text values by key.
 	Setting(ctx context.Context, key string) (string, bool, error)
 	SetSetting(ctx context.Context, key, value string) error
@@ -209,6 +216,14 @@ type Dialect interface {
 	// bulk path (PostgreSQL COPY); HasCopy says whether there is one.
 	HasCopy() bool
 	CopyRows(ctx context.Context, tx *Tx, table string, cols []string, rows [][]any) (int64, error)
+	// SkipLocked ends a SELECT that claims queue rows for one worker, so
+	// that workers in several processes never claim the same row: " FOR
+	// UPDATE SKIP LOCKED" on PostgreSQL, "" on SQLite (one writer at a time).
+	SkipLocked() string
+	// JSONText returns an expression for the text value of a key of the
+	// JSON object in column col; key is an SQL expression (a parameter)
+	// holding a key of letters, digits, '_', '-' and '.'.
+	JSONText(col, key string) string
 }
 
 // DB implements Store over database/sql. Writes go to Write; reads to Read,
@@ -222,6 +237,8 @@ type DB struct {
 	stmts  stmtCache
 	idents identCache
 	growth growth
+	tables tablePresence
+	wake   wakers
 }
 
 // New returns a store over the given pools.
