@@ -182,17 +182,17 @@ func Key(id, customer int64) string {
 
 // VariantStats are a variant's counts.
 type VariantStats struct {
-	Variant   string `json:"variant"`
-	Recipients int64 `json:"recipients"` // rows in the outbox
-	Sent      int64  `json:"sent"`
-	Skipped   int64  `json:"skipped"`
-	Failed    int64  `json:"failed"`
-	Capped    int64  `json:"capped"`
-	Opened    int64  `json:"opened"`
-	Clicked   int64  `json:"clicked"`
-	Converted int64  `json:"converted"`
-	Revenue   int64  `json:"revenue"`
-	Pending   int64  `json:"pending"` // held, queued, paused or sending
+	Variant    string `json:"variant"`
+	Recipients int64  `json:"recipients"` // rows in the outbox
+	Sent       int64  `json:"sent"`
+	Skipped    int64  `json:"skipped"`
+	Failed     int64  `json:"failed"`
+	Capped     int64  `json:"capped"`
+	Opened     int64  `json:"opened"`
+	Clicked    int64  `json:"clicked"`
+	Converted  int64  `json:"converted"`
+	Revenue    int64  `json:"revenue"`
+	Pending    int64  `json:"pending"` // held, queued, paused or sending
 }
 
 // Successes returns the count the metric counts.
