@@ -10,6 +10,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -92,7 +93,7 @@ func (e *Engine) Step(ctx context.Context) (int, error) {
 		return err
 	}
 	if err := add(e.st.RefreshSegmentsByDate(ctx)); err != nil {
-		return total, err
+		return total, fmt.Errorf("segment date flips: %w", err)
 	}
 	for range maxRounds {
 		n, err := e.changes(ctx)
@@ -104,21 +105,21 @@ func (e *Engine) Step(ctx context.Context) (int, error) {
 		}
 	}
 	if err := add(e.Journeys.RunProductSignals(ctx)); err != nil {
-		return total, err
+		return total, fmt.Errorf("product signals: %w", err)
 	}
 	if err := add(e.Journeys.RunScheduled(ctx)); err != nil {
-		return total, err
+		return total, fmt.Errorf("scheduled triggers: %w", err)
 	}
 	if err := add(e.Journeys.RecheckConditions(ctx)); err != nil {
-		return total, err
+		return total, fmt.Errorf("waiting conditions: %w", err)
 	}
 	if err := add(e.Campaigns.Run(ctx)); err != nil {
-		return total, err
+		return total, fmt.Errorf("campaigns: %w", err)
 	}
 	for range maxRounds {
 		n, err := e.Journeys.RunDue(ctx)
 		if err := add(n, err); err != nil {
-			return total, err
+			return total, fmt.Errorf("journey steps: %w", err)
 		}
 		if n == 0 {
 			break
@@ -127,7 +128,7 @@ func (e *Engine) Step(ctx context.Context) (int, error) {
 	for range maxRounds {
 		n, err := e.Sender.RunDue(ctx)
 		if err := add(n, err); err != nil {
-			return total, err
+			return total, fmt.Errorf("outbox: %w", err)
 		}
 		if n == 0 {
 			break
@@ -150,10 +151,10 @@ func (e *Engine) changes(ctx context.Context) (int, error) {
 		jc[i] = journey.Changed{CustomerID: c.CustomerID, Since: c.Since}
 	}
 	if _, err := e.st.RefreshSegmentsFor(ctx, ids); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("refresh segments: %w", err)
 	}
 	if err := e.Journeys.OnChanges(ctx, jc); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("journey triggers: %w", err)
 	}
 	return len(cs), e.st.DoneChanged(ctx, cs)
 }

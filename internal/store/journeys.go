@@ -27,6 +27,9 @@ type JourneyStore interface {
 	Journeys(ctx context.Context) ([]journey.Journey, error)
 	JourneyStats(ctx context.Context, id int64) (*journey.Stats, error)
 	JourneyEnrollments(ctx context.Context, f EnrollmentFilter) ([]journey.Enrollment, error)
+	// NextDue is the earliest time (store clock) some enrollment, message
+	// or campaign falls due, zero when nothing waits for a time.
+	NextDue(ctx context.Context) (time.Time, error)
 	// RecordProductSignal notes that a product came back in stock or got
 	// cheaper, for back_in_stock and price_drop journeys.
 	RecordProductSignal(ctx context.Context, sku, kind string, oldPrice, newPrice int64) (int64, error)
@@ -1102,4 +1105,27 @@ func (db *DB) JourneyEnrollments(ctx context.Context, f EnrollmentFilter) ([]jou
 		return nil, err
 	}
 	return scanEnrollments(rows)
+}
+
+// NextDue returns when the next timed piece of work falls due.
+func (db *DB) NextDue(ctx context.Context) (time.Time, error) {
+	var a, b, c sql.NullInt64
+	err := db.Read.QueryRowContext(ctx, `SELECT
+		(SELECT min(due_at) FROM journey_enrollments WHERE state IN ('ready', 'waiting') AND due_at IS NOT NULL
+			AND journey_id IN (SELECT id FROM journeys WHERE status = 'enabled')),
+		(SELECT min(not_before) FROM outbox WHERE status = 'queued'),
+		(SELECT min(start_at) FROM campaigns WHERE status = 'scheduled')`).Scan(&a, &b, &c)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var next int64
+	for _, v := range []sql.NullInt64{a, b, c} {
+		if v.Valid && (next == 0 || v.Int64 < next) {
+			next = v.Int64
+		}
+	}
+	if next == 0 {
+		return time.Time{}, nil
+	}
+	return fromMS(next), nil
 }

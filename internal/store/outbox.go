@@ -223,7 +223,7 @@ func (db *DB) ReserveSends(ctx context.Context, items []outbox.Item, decide func
 			self[it.ID] = true
 		}
 		err := db.chunk(len(cids), 1, func(lo, hi int) error {
-			cond, args := db.Dialect.InList("customer_id", 2, cids[lo:hi])
+			cond, args := db.Dialect.InList("customer_id", 3, cids[lo:hi])
 			rows, err := tx.QueryContext(ctx, `SELECT id, customer_id, channel, attempted_at FROM outbox WHERE purpose = 'marketing'
 				AND status IN ('sent', 'sending') AND exempt = $1 AND attempted_at >= $2 AND `+cond,
 				append([]any{false, ms(week)}, args...)...)
