@@ -46,6 +46,8 @@ type Engine struct {
 	Poll  time.Duration
 	Lease time.Duration
 	wake  <-chan struct{}
+	// segDay is the Tokyo day segments were last flipped for.
+	segDay time.Time
 }
 
 // Config holds the engine's optional parts.
@@ -92,8 +94,13 @@ func (e *Engine) Step(ctx context.Context) (int, error) {
 		total += n
 		return err
 	}
-	if err := add(e.st.RefreshSegmentsByDate(ctx)); err != nil {
-		return total, fmt.Errorf("segment date flips: %w", err)
+	if day := clock.StartOfDay(e.clock.Now()); !day.Equal(e.segDay) {
+		// Segments flip once a Tokyo day: a segment created or changed
+		// later that day is evaluated then, so none can fall behind today.
+		if err := add(e.st.RefreshSegmentsByDate(ctx)); err != nil {
+			return total, fmt.Errorf("segment date flips: %w", err)
+		}
+		e.segDay = day
 	}
 	for range maxRounds {
 		n, err := e.changes(ctx)
@@ -104,14 +111,8 @@ func (e *Engine) Step(ctx context.Context) (int, error) {
 			break
 		}
 	}
-	if err := add(e.Journeys.RunProductSignals(ctx)); err != nil {
-		return total, fmt.Errorf("product signals: %w", err)
-	}
-	if err := add(e.Journeys.RunScheduled(ctx)); err != nil {
-		return total, fmt.Errorf("scheduled triggers: %w", err)
-	}
-	if err := add(e.Journeys.RecheckConditions(ctx)); err != nil {
-		return total, fmt.Errorf("waiting conditions: %w", err)
+	if err := add(e.Journeys.Tick(ctx)); err != nil {
+		return total, err
 	}
 	if err := add(e.Campaigns.Run(ctx)); err != nil {
 		return total, fmt.Errorf("campaigns: %w", err)

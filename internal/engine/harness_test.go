@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -14,8 +15,8 @@ import (
 	"github.com/enishi-crm/enishi/internal/engine"
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/event"
-	"github.com/enishi-crm/enishi/internal/identity"
 	fakechannel "github.com/enishi-crm/enishi/internal/fake/channel"
+	"github.com/enishi-crm/enishi/internal/identity"
 	"github.com/enishi-crm/enishi/internal/journey"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/segment"
@@ -225,6 +226,8 @@ type sent struct {
 	at   string
 }
 
+// Messages due at the same instant may go out in any order (they are
+// dispatched in parallel): lines are compared sorted by time, then step.
 func (h *harness) expect(cid int64, want ...sent) {
 	h.t.Helper()
 	got := h.ch.SentTo(cid)
@@ -236,6 +239,17 @@ func (h *harness) expect(cid int64, want ...sent) {
 	for _, w := range want {
 		wantLines = append(wantLines, w.step+"@"+w.at)
 	}
+	byTime := func(l []string) {
+		sort.SliceStable(l, func(i, j int) bool {
+			ti, tj := l[i][strings.Index(l[i], "@"):], l[j][strings.Index(l[j], "@"):]
+			if ti != tj {
+				return ti < tj
+			}
+			return l[i] < l[j]
+		})
+	}
+	byTime(lines)
+	byTime(wantLines)
 	if strings.Join(lines, "\n") != strings.Join(wantLines, "\n") {
 		h.t.Fatalf("customer %d got:\n  %s\nwant:\n  %s", cid, strings.Join(lines, "\n  "), strings.Join(wantLines, "\n  "))
 	}

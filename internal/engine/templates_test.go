@@ -17,6 +17,7 @@ import (
 // stores. T0 is Wednesday 2026-04-01 12:00.
 
 func TestTemplateF2FollowUp(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
 		t.Parallel()
 		h := newHarness(t, open)
@@ -58,6 +59,7 @@ func TestTemplateF2FollowUp(t *testing.T) {
 }
 
 func TestTemplateCartAbandonment(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
 		t.Parallel()
 		h := newHarness(t, open)
@@ -82,6 +84,7 @@ func TestTemplateCartAbandonment(t *testing.T) {
 }
 
 func TestTemplateBrowseAbandonment(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
 		t.Parallel()
 		h := newHarness(t, open)
@@ -99,6 +102,7 @@ func TestTemplateBrowseAbandonment(t *testing.T) {
 }
 
 func TestTemplateWelcome(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
 		t.Parallel()
 		h := newHarness(t, open)
@@ -116,6 +120,7 @@ func TestTemplateWelcome(t *testing.T) {
 }
 
 func TestTemplateBirthday(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
 		t.Parallel()
 		h := newHarness(t, open)
@@ -132,6 +137,7 @@ func TestTemplateBirthday(t *testing.T) {
 }
 
 func TestTemplateWinback(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
 		t.Parallel()
 		h := newHarness(t, open)
@@ -147,6 +153,7 @@ func TestTemplateWinback(t *testing.T) {
 }
 
 func TestTemplateReplenishment(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
 		t.Parallel()
 		h := newHarness(t, open)
@@ -167,6 +174,7 @@ func TestTemplateReplenishment(t *testing.T) {
 }
 
 func TestTemplateBackInStockAndPriceDrop(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
 		t.Parallel()
 		h := newHarness(t, open)
@@ -202,6 +210,7 @@ func TestTemplateBackInStockAndPriceDrop(t *testing.T) {
 }
 
 func TestTemplateCouponUnused(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
 		t.Parallel()
 		h := newHarness(t, open)
@@ -226,6 +235,7 @@ func TestTemplateCouponUnused(t *testing.T) {
 }
 
 func TestTemplateRankUpPointsExpiringAndVIP(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
 		t.Parallel()
 		h := newHarness(t, open)

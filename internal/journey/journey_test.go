@@ -82,7 +82,9 @@ func TestValidateNamesTheFaultyField(t *testing.T) {
 		{func(j *Journey) { j.Steps[1].Channel = "fax" }, "steps[1].channel"},
 		{func(j *Journey) { j.Steps[1].Content = nil }, "steps[1].template_id"},
 		{func(j *Journey) { j.Steps[0] = Step{ID: "a", Type: StepWait, Next: "b"} }, "steps[0]"},
-		{func(j *Journey) { j.Steps[0] = Step{ID: "a", Type: StepSplit, Variants: []Variant{{Name: "x", Weight: 1}}} }, "steps[0].variants"},
+		{func(j *Journey) {
+			j.Steps[0] = Step{ID: "a", Type: StepSplit, Variants: []Variant{{Name: "x", Weight: 1}}}
+		}, "steps[0].variants"},
 		{func(j *Journey) {
 			j.Steps[0] = Step{ID: "a", Type: StepBranch, Engagement: &Engagement{Step: "a", Kind: "opened"}}
 		}, "steps[0].engagement.step"},

@@ -38,7 +38,8 @@ type Runner struct {
 
 	mu      sync.Mutex
 	defs    map[int64]*Journey
-	condDay int64 // Tokyo day of the last wait_condition recheck
+	condDay int64               // Tokyo day of the last wait_condition recheck
+	scanned map[int64]time.Time // last day known scanned, per scheduled journey
 }
 
 // NewRunner returns a runner. loyalty may be nil until the loyalty
@@ -49,7 +50,7 @@ func NewRunner(st Store, c clock.Clock, loyalty Loyalty, log *slog.Logger) *Runn
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Runner{st: st, clock: c, loyalty: loyalty, log: log, Batch: 500, Lease: 2 * time.Minute,
-		TriggerWindow: 48 * time.Hour, defs: map[int64]*Journey{}}
+		TriggerWindow: 48 * time.Hour, defs: map[int64]*Journey{}, scanned: map[int64]time.Time{}}
 }
 
 // journey returns a journey's definition, cached by version.

@@ -241,17 +241,19 @@ const maxCatchUpDays = 7
 // days since the last purchase, replenishment, unused coupons …) for every
 // day whose trigger time has come and that was not scanned yet. It
 // returns how many customers it enrolled.
-func (r *Runner) RunScheduled(ctx context.Context) (int, error) {
+func (r *Runner) RunScheduled(ctx context.Context, js []Journey) (int, error) {
 	now := r.clock.Now()
-	js, err := r.st.EnabledJourneys(ctx)
-	if err != nil {
-		return 0, err
-	}
 	total := 0
 	for i := range js {
 		j := &js[i]
 		if !j.Trigger.Scheduled() {
 			continue
+		}
+		r.mu.Lock()
+		known, ok := r.scanned[j.ID]
+		r.mu.Unlock()
+		if ok && now.Before(ClockOn(known.AddDate(0, 0, 1).Add(12*time.Hour), j.Trigger.At)) {
+			continue // the next day to scan has not come yet
 		}
 		last, err := r.st.ScannedDay(ctx, j.ID)
 		if err != nil {
@@ -271,18 +273,18 @@ func (r *Runner) RunScheduled(ctx context.Context) (int, error) {
 				return total, fmt.Errorf("journey %d: scan %s: %w", j.ID, day.Format("2006-01-02"), err)
 			}
 			total += n
+			last = day
 		}
+		r.mu.Lock()
+		r.scanned[j.ID] = clock.StartOfDay(last.Add(12 * time.Hour))
+		r.mu.Unlock()
 	}
 	return total, nil
 }
 
 // RunProductSignals enrolls the customers who favorited products that came
 // back in stock or got cheaper.
-func (r *Runner) RunProductSignals(ctx context.Context) (int, error) {
-	js, err := r.st.EnabledJourneys(ctx)
-	if err != nil {
-		return 0, err
-	}
+func (r *Runner) RunProductSignals(ctx context.Context, js []Journey) (int, error) {
 	var want []Journey
 	for _, j := range js {
 		if j.Trigger.Type == TriggerBackInStock || j.Trigger.Type == TriggerPriceDrop {
@@ -295,7 +297,7 @@ func (r *Runner) RunProductSignals(ctx context.Context) (int, error) {
 // RecheckConditions re-evaluates, once per Tokyo day, the customers waiting
 // at wait_condition steps: conditions over dates ("no order for 30 days")
 // come true by the passing of time alone.
-func (r *Runner) RecheckConditions(ctx context.Context) (int, error) {
+func (r *Runner) RecheckConditions(ctx context.Context, js []Journey) (int, error) {
 	now := r.clock.Now()
 	day := clock.StartOfDay(now).Unix()
 	r.mu.Lock()
@@ -304,10 +306,6 @@ func (r *Runner) RecheckConditions(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	r.mu.Unlock()
-	js, err := r.st.EnabledJourneys(ctx)
-	if err != nil {
-		return 0, err
-	}
 	resumed := 0
 	for _, j := range js {
 		for _, s := range j.Steps {
@@ -340,4 +338,28 @@ func (r *Runner) RecheckConditions(ctx context.Context) (int, error) {
 	r.condDay = day
 	r.mu.Unlock()
 	return resumed, nil
+}
+
+// Tick runs the time-driven work of journeys: product signals, the daily
+// scans of scheduled triggers, and the daily recheck of waiting
+// conditions. It returns how many enrollments it created or resumed.
+func (r *Runner) Tick(ctx context.Context) (int, error) {
+	js, err := r.st.EnabledJourneys(ctx)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	n, err := r.RunProductSignals(ctx, js)
+	if err != nil {
+		return total, fmt.Errorf("product signals: %w", err)
+	}
+	total += n
+	if n, err = r.RunScheduled(ctx, js); err != nil {
+		return total, fmt.Errorf("scheduled triggers: %w", err)
+	}
+	total += n
+	if n, err = r.RecheckConditions(ctx, js); err != nil {
+		return total, fmt.Errorf("waiting conditions: %w", err)
+	}
+	return total + n, nil
 }

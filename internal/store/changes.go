@@ -85,6 +85,9 @@ type Changed struct {
 func (db *DB) ClaimChanged(ctx context.Context, n int, lease time.Duration) ([]Changed, error) {
 	wall := time.Now().UnixMilli()
 	var out []Changed
+	if !db.anyRow(ctx, `SELECT 1 FROM engine_dirty WHERE lease_until < $1 LIMIT 1`, wall) {
+		return nil, nil
+	}
 	err := db.inTx(ctx, func(tx *Tx) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `SELECT customer_id, since, seq FROM engine_dirty WHERE lease_until < $1
@@ -142,4 +145,14 @@ func (db *DB) PendingChanges(ctx context.Context) (int64, error) {
 	var n int64
 	err := db.Read.QueryRowContext(ctx, `SELECT count(*) FROM engine_dirty`).Scan(&n)
 	return n, err
+}
+
+// anyRow reports whether a query finds a row, reading outside any write
+// transaction: the claims of the engine look first, so that an idle
+// engine costs one cheap read per kind of work. An error counts as a row,
+// so that the claim itself reports it.
+func (db *DB) anyRow(ctx context.Context, q string, args ...any) bool {
+	var one int
+	err := db.Read.QueryRowContext(ctx, q, args...).Scan(&one)
+	return !isNoRows(err)
 }

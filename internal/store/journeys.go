@@ -397,7 +397,7 @@ func (db *DB) enrollTx(ctx context.Context, tx *Tx, j *journey.Journey, cands []
 		return 0, err
 	}
 	blocked := map[int64]bool{}
-	cutoff := int64(-1 << 62)
+	var cutoff int64
 	if j.Reentry.Policy == journey.ReentryCooldown {
 		cutoff = ms(now.Add(-j.Reentry.Cooldown.Duration))
 	}
@@ -409,7 +409,7 @@ func (db *DB) enrollTx(ctx context.Context, tx *Tx, j *journey.Journey, cands []
 			if err := rows.Scan(&c, &state, &entered); err != nil {
 				return err
 			}
-			if state != journey.Ended || j.Reentry.Policy == journey.ReentryOnce || entered > cutoff {
+			if state != journey.Ended || j.Reentry.Policy == journey.ReentryOnce || j.Reentry.Policy == journey.ReentryCooldown && entered > cutoff {
 				blocked[c] = true
 			}
 		}
@@ -545,6 +545,9 @@ func (db *DB) ClaimEnrollments(ctx context.Context, now time.Time, n int, lease 
 	wall := time.Now().UnixMilli()
 	token := rand.Int64N(1<<62) + 1
 	var out []journey.Enrollment
+	if !db.anyRow(ctx, `SELECT 1 FROM journey_enrollments WHERE state IN ('ready', 'waiting') AND due_at <= $1 AND lease_until < $2 LIMIT 1`, ms(now), wall) {
+		return nil, nil
+	}
 	err := db.inTx(ctx, func(tx *Tx) error {
 		ids, err := queryIDs(ctx, tx, `SELECT id FROM journey_enrollments WHERE state IN ('ready', 'waiting') AND due_at <= $1 AND lease_until < $2
 			AND journey_id IN (SELECT id FROM journeys WHERE status = 'enabled') ORDER BY due_at LIMIT $3`+db.Dialect.SkipLocked(), ms(now), wall, n)

@@ -116,6 +116,9 @@ func (db *DB) ClaimOutbox(ctx context.Context, now time.Time, n int, lease time.
 	wall := time.Now().UnixMilli()
 	token := rand.Int64N(1<<62) + 1
 	var out []outbox.Item
+	if !db.anyRow(ctx, `SELECT 1 FROM outbox WHERE status IN ('queued', 'sending') AND not_before <= $1 AND lease_until < $2 LIMIT 1`, ms(now), wall) {
+		return nil, nil
+	}
 	err := db.inTx(ctx, func(tx *Tx) error {
 		ids, err := queryIDs(ctx, tx, `SELECT id FROM outbox WHERE status IN ('queued', 'sending') AND not_before <= $1 AND lease_until < $2
 			ORDER BY not_before LIMIT $3`+db.Dialect.SkipLocked(), ms(now), wall, n)
