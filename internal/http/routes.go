@@ -34,6 +34,9 @@ func (s *Server) routesCore() {
 	})
 	s.routesCustomers()
 	s.routesAdmin()
+	s.routesSegments()
+	s.routesJourneys()
+	s.routesCampaigns()
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {

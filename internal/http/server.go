@@ -18,6 +18,8 @@ import (
 	"github.com/enishi-crm/enishi/internal/auth"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/outbox"
+	"github.com/enishi-crm/enishi/internal/segment"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
@@ -31,6 +33,11 @@ type Config struct {
 	Log      *slog.Logger
 	// SecureCookies marks session cookies Secure (serving over TLS).
 	SecureCookies bool
+	// Dispatcher sends campaign test messages (nil: test sends fail with
+	// a clear error until a channel is configured).
+	Dispatcher outbox.Dispatcher
+	// Pusher pushes segments to Shopify and LINE.
+	Pusher segment.Pusher
 }
 
 // Route describes one registered route, for documentation and the test
