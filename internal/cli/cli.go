@@ -69,6 +69,10 @@ func commands() []command {
 		{"user", "manage staff accounts", cmdUser},
 		{"apikey", "manage API keys", cmdAPIKey},
 		{"settings", "read and change settings", cmdSettings},
+		{"segment", "create, count, preview and export segments", cmdSegment},
+		{"journey", "list, show, create, enable and disable journeys (シナリオ)", cmdJourney},
+		{"campaign", "create, schedule, pause, resume and cancel campaigns (一斉配信)", cmdCampaign},
+		{"engine", "run segments, journeys, campaigns and sends without the web server", cmdEngine},
 	}
 }
 

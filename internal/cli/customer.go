@@ -11,6 +11,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/identity"
+	"github.com/enishi-crm/enishi/internal/outbox"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
@@ -178,6 +179,9 @@ func printView(env *Env, v *customer.View) {
 // validateSetting checks values of settings the code reads.
 func validateSetting(key, value string) error {
 	switch key {
+	case outbox.RulesSetting:
+		_, err := outbox.ParseRules([]byte(value))
+		return err
 	case "identity.manual_merge_kinds":
 		var kinds []string
 		if err := json.Unmarshal([]byte(value), &kinds); err != nil {

@@ -29,6 +29,8 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	devClock := fs.Bool("dev-clock", false, "let POST /api/v1/dev/clock move time forward (tests and demos only)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
 	tlsKey := fs.String("tls-key", "", "TLS key file")
+	noEngine := fs.Bool("no-engine", false, "do not run segments, journeys and campaigns in this process (run `enishi engine run` elsewhere)")
+	ef := addEngineFlags(fs, env)
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -56,8 +58,28 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != ""})
+	d, closeD, err := ef.dispatcher(env, c)
+	if err != nil {
+		return err
+	}
+	defer closeD()
+	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != "", Dispatcher: d})
 	mountUI(api)
+	if !*noEngine {
+		eng := ef.engine(env, st, c, d)
+		engineCtx, stopEngine := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := eng.Run(engineCtx); err != nil {
+				env.Log.Error("engine stopped", "err", err)
+			}
+		}()
+		defer func() {
+			stopEngine()
+			<-done
+		}()
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -180,6 +180,7 @@ func scopeList() string {
 // knownSettings documents the settings the CLI can change.
 var knownSettings = map[string]string{
 	"identity.manual_merge_kinds": `JSON array of identifier kinds whose links wait for approval instead of merging, e.g. ["phone"]`,
+	"messaging.rules":             `JSON: quiet hours and frequency caps of marketing messages (docs/journeys.md#rules)`,
 }
 
 func cmdSettings(ctx context.Context, env *Env, args []string) error {
