@@ -44,6 +44,13 @@ func (f *engineFlags) dispatcher(env *Env, c clock.Clock) (outbox.Dispatcher, fu
 	if err != nil {
 		return nil, nil, fmt.Errorf("fake channel: %w", err)
 	}
+	if v := env.Getenv("ENISHI_FAKE_CHANNEL_DELAY"); v != "" {
+		// Widens the window between recording a send and confirming it,
+		// for crash tests.
+		if ch.Delay, err = time.ParseDuration(v); err != nil {
+			return nil, nil, usagef("ENISHI_FAKE_CHANNEL_DELAY %q is not a duration", v)
+		}
+	}
 	env.Log.Info("messages go to the fake channel", "file", f.fakeChannel)
 	return ch, func() { ch.Close() }, nil
 }

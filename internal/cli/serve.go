@@ -51,6 +51,14 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if manual != nil {
+		// Resume the time a previous run moved to.
+		if v, ok, err := st.Setting(ctx, enishihttp.DevClockOffsetSetting); err == nil && ok {
+			if d, err := time.ParseDuration(v); err == nil && d > 0 {
+				manual.Advance(d)
+			}
+		}
+	}
 
 	var login string
 	if *demoMode {

@@ -282,10 +282,7 @@ func (w *Worker) RunDue(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	results := w.dispatch(ctx, send, now)
-	// Record outcomes even if ctx was cancelled meanwhile: the provider
-	// already answered.
-	if err := w.st.FinishSends(context.WithoutCancel(ctx), results); err != nil {
+	if err := w.dispatch(ctx, send, now); err != nil {
 		return 0, err
 	}
 	return len(items), nil
@@ -310,21 +307,64 @@ func decide(rules Rules, it Item, ch, all Counts, now time.Time) Decision {
 	return Decision{Status: Sending}
 }
 
-func (w *Worker) dispatch(ctx context.Context, items []Item, now time.Time) []Result {
-	results := make([]Result, len(items))
+// flushEvery bounds how long a confirmed send waits to be recorded: the
+// results of a batch are written in small groups as they come in, so that a
+// crash leaves at most the sends in flight and this short tail unrecorded
+// (those are dispatched again under the same key after the lease).
+const (
+	flushEvery = 20 * time.Millisecond
+	flushSize  = 64
+)
+
+// dispatch sends items with Parallel workers and records outcomes in small
+// groups as they arrive. Outcomes are recorded even if ctx is cancelled
+// meanwhile: the provider already answered.
+func (w *Worker) dispatch(ctx context.Context, items []Item, now time.Time) error {
+	results := make(chan Result, len(items))
 	sem := make(chan struct{}, max(1, w.Parallel))
-	var wg sync.WaitGroup
-	for i := range items {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(i int) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			results[i] = w.one(ctx, items[i], now)
-		}(i)
+	go func() {
+		var wg sync.WaitGroup
+		for i := range items {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func(it Item) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				results <- w.one(ctx, it, now)
+			}(items[i])
+		}
+		wg.Wait()
+		close(results)
+	}()
+	record := context.WithoutCancel(ctx)
+	var pending []Result
+	var firstErr error
+	flush := func() {
+		if len(pending) == 0 {
+			return
+		}
+		if err := w.st.FinishSends(record, pending); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		pending = pending[:0]
 	}
-	wg.Wait()
-	return results
+	tick := time.NewTicker(flushEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case r, ok := <-results:
+			if !ok {
+				flush()
+				return firstErr
+			}
+			pending = append(pending, r)
+			if len(pending) >= flushSize {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		}
+	}
 }
 
 func (w *Worker) one(ctx context.Context, it Item, now time.Time) Result {

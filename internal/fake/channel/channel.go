@@ -86,8 +86,22 @@ func OpenFile(path string, c clock.Clock) (*Channel, error) {
 			ch.sent = append(ch.sent, l.Sent)
 		}
 	}
+	if err := sc.Err(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	// A line cut short by a crash must not swallow the next one.
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+			if _, err := f.Write([]byte("\n")); err != nil {
+				f.Close()
+				return nil, err
+			}
+		}
+	}
 	ch.file = f
-	return ch, sc.Err()
+	return ch, nil
 }
 
 // ReadFile returns the deliveries and duplicate attempts a file recorded.
