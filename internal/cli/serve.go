@@ -14,6 +14,8 @@ import (
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/errs"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
+	"github.com/enishi-crm/enishi/internal/ingest"
+	"github.com/enishi-crm/enishi/internal/metrics"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
@@ -31,6 +33,9 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	tlsKey := fs.String("tls-key", "", "TLS key file")
 	noEngine := fs.Bool("no-engine", false, "do not run segments, journeys and campaigns in this process (run `enishi engine run` elsewhere)")
 	ef := addEngineFlags(fs, env)
+	workers := fs.Int("ingest-workers", 1, "inbox workers processing events and webhooks (more only help on PostgreSQL; 0 runs none in this process)")
+	lease := fs.Duration("ingest-lease", time.Minute, "how long a worker holds a claimed inbox batch before another may take it over")
+	rate := fs.Float64("ingest-rate", 500, "event API requests per second allowed per API key (bursts of twice that)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -71,8 +76,23 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer closeD()
-	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != "", Dispatcher: d})
+	reg := metrics.NewRegistry()
+	svc := ingest.New(ingest.Config{Store: st, Clock: c, Log: env.Log, Metrics: reg, Workers: max(*workers, 1), Lease: *lease, RateLimit: *rate})
+	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != "",
+		Metrics: reg, Ingest: svc, Dispatcher: d})
 	mountUI(api)
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	workDone := make(chan struct{})
+	go func() {
+		defer close(workDone)
+		if *workers > 0 {
+			_ = svc.Run(workCtx)
+		}
+	}()
+	defer func() { // after the server stopped taking requests: finish the batch in hand
+		stopWork()
+		<-workDone
+	}()
 	if !*noEngine {
 		eng := ef.engine(env, st, c, d)
 		engineCtx, stopEngine := context.WithCancel(ctx)
@@ -106,6 +126,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}
+	go maintainAnalytics(ctx, env, st)
 	errc := make(chan error, 1)
 	go func() {
 		if *tlsCert != "" {
@@ -205,4 +226,24 @@ func mountUI(api *enishihttp.Server) {
 		fmt.Fprint(w, strings.TrimSpace(`<!doctype html><html lang="ja"><meta charset="utf-8"><title>enishi</title>
 <h1>enishi</h1><p>API: <code>/api/v1/customers</code>. Sign in with <code>POST /api/v1/auth/login</code>.</p></html>`))
 	})
+}
+
+// analyticsInterval is how often a running server rescores customers whose
+// orders changed (and, once a day, rolls the date and refits the models).
+const analyticsInterval = 30 * time.Second
+
+// maintainAnalytics keeps stored customer scores current while serving.
+func maintainAnalytics(ctx context.Context, env *Env, st *store.DB) {
+	t := time.NewTicker(analyticsInterval)
+	defer t.Stop()
+	for {
+		if err := st.MaintainAnalytics(ctx); err != nil && ctx.Err() == nil {
+			env.Log.Error("analytics maintenance", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -33,10 +33,12 @@ func (s *Server) routesCore() {
 		return JSON(w, st)
 	})
 	s.routesCustomers()
+	s.routesAnalytics()
 	s.routesAdmin()
 	s.routesSegments()
 	s.routesJourneys()
 	s.routesCampaigns()
+	s.routesIngest()
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {

@@ -18,6 +18,8 @@ import (
 	"github.com/enishi-crm/enishi/internal/auth"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/ingest"
+	"github.com/enishi-crm/enishi/internal/metrics"
 	"github.com/enishi-crm/enishi/internal/outbox"
 	"github.com/enishi-crm/enishi/internal/segment"
 	"github.com/enishi-crm/enishi/internal/store"
@@ -38,6 +40,11 @@ type Config struct {
 	Dispatcher outbox.Dispatcher
 	// Pusher pushes segments to Shopify and LINE.
 	Pusher segment.Pusher
+	// Metrics is the registry served at /metrics; New makes one if nil.
+	Metrics *metrics.Registry
+	// Ingest accepts events and webhooks; New makes one (without running
+	// its workers) if nil.
+	Ingest *ingest.Service
 }
 
 // Route describes one registered route, for documentation and the test
@@ -66,6 +73,15 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Metrics == nil && cfg.Ingest != nil {
+		cfg.Metrics = cfg.Ingest.Metrics()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewRegistry()
+	}
+	if cfg.Ingest == nil {
+		cfg.Ingest = ingest.New(ingest.Config{Store: cfg.Store, Clock: cfg.Clock, Log: cfg.Log, Metrics: cfg.Metrics})
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLoginLimiter(), keyTouched: map[int64]time.Time{}}
 	s.routesCore()

@@ -74,8 +74,10 @@ type Item struct {
 	TimeZone string
 	// Exempt skips quiet hours and caps (test sends).
 	Exempt bool
-	// Token is the lease of the claim that holds the item.
-	Token int64
+	// Token is the lease of the claim that holds the item; LeaseEnd (wall
+	// clock) is when another worker may take it over.
+	Token    int64
+	LeaseEnd time.Time
 }
 
 // FromJourney converts a journey's outbox item.
@@ -230,8 +232,9 @@ type Store interface {
 	// ReserveSends decides, in one transaction that serialises with every
 	// other worker, what to do with each claimed item given the counts of
 	// messages already sent, and records the decisions (Sending rows count
-	// towards caps from then on). It returns the items to dispatch.
-	ReserveSends(ctx context.Context, items []Item, decide func(it Item, channel, all Counts) Decision) ([]Item, error)
+	// towards caps from then on, under a fresh lease). It returns the items
+	// to dispatch, with their LeaseEnd.
+	ReserveSends(ctx context.Context, items []Item, lease time.Duration, decide func(it Item, channel, all Counts) Decision) ([]Item, error)
 	// FinishSends records outcomes and, for journey items, moves their
 	// enrollments on.
 	FinishSends(ctx context.Context, rs []Result) error
@@ -276,7 +279,7 @@ func (w *Worker) RunDue(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	send, err := w.st.ReserveSends(ctx, items, func(it Item, ch, all Counts) Decision {
+	send, err := w.st.ReserveSends(ctx, items, w.Lease, func(it Item, ch, all Counts) Decision {
 		return decide(rules, it, ch, all, now)
 	})
 	if err != nil {
@@ -330,6 +333,12 @@ func (w *Worker) dispatch(ctx context.Context, items []Item, now time.Time) erro
 			go func(it Item) {
 				defer wg.Done()
 				defer func() { <-sem }()
+				// A dispatch that could outlast the lease is not started:
+				// the item stays "sending" and is dispatched by whoever
+				// claims it after the lease, so two workers never send it.
+				if time.Now().Add(w.timeout()).After(it.LeaseEnd) {
+					return
+				}
 				results <- w.one(ctx, it, now)
 			}(items[i])
 		}
@@ -367,8 +376,13 @@ func (w *Worker) dispatch(ctx context.Context, items []Item, now time.Time) erro
 	}
 }
 
+// timeout bounds one dispatch: Timeout, and at most a quarter of the lease.
+func (w *Worker) timeout() time.Duration {
+	return min(w.Timeout, w.Lease/4)
+}
+
 func (w *Worker) one(ctx context.Context, it Item, now time.Time) Result {
-	dctx, cancel := context.WithTimeout(ctx, w.Timeout)
+	dctx, cancel := context.WithTimeout(ctx, w.timeout())
 	defer cancel()
 	res, err := w.d.Dispatch(dctx, it.Outgoing)
 	switch {

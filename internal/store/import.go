@@ -95,12 +95,9 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		if err := db.writeOrders(ctx, tx, orders, origins, upserts, replaceLines); err != nil {
 			return err
 		}
-		changed := make([]int64, 0, len(upserts)+len(r.refresh))
-		for _, i := range upserts {
-			changed = append(changed, orders[i].CustomerID)
-		}
-		for id := range r.refresh {
-			changed = append(changed, r.current(id))
+		changed := orderCustomers(orders, upserts, r)
+		if err := db.markScoresDirty(ctx, tx, changed); err != nil {
+			return err
 		}
 		if err := db.markChanged(ctx, tx, changed, r.now); err != nil {
 			return err
@@ -122,6 +119,19 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 	db.notifyChanged()
 	db.noteWrites(ctx, res.Inserted+res.Updated+res.NewCustomers)
 	return res, nil
+}
+
+// orderCustomers lists the customers whose orders were written, and the
+// previous owners of orders that moved, for rescoring.
+func orderCustomers(orders []order.Order, upserts []int, r *resolver) []int64 {
+	ids := make([]int64, 0, len(upserts)+len(r.refresh))
+	for _, i := range upserts {
+		ids = append(ids, orders[i].CustomerID)
+	}
+	for id := range r.refresh {
+		ids = append(ids, r.current(id))
+	}
+	return ids
 }
 
 func (db *DB) existingOrders(ctx context.Context, tx *Tx, orders []order.Order) (map[string]existingOrder, error) {

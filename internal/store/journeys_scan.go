@@ -125,23 +125,27 @@ func (db *DB) scheduledCandidates(ctx context.Context, tx *Tx, j *journey.Journe
 func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
 
 // replenishmentCandidates: customers whose last purchase of a product with
-// a replenishment cycle (products.replenishment_days) was cycle − lead
-// days before day, with no purchase of it since.
+// a replenishment cycle (products.replenishment_days, else the cycle
+// analytics learned in product_stats) was cycle − lead days before day,
+// with no purchase of it since.
 func (db *DB) replenishmentCandidates(ctx context.Context, tx *Tx, j *journey.Journey, day time.Time, date string) ([]journey.Candidate, error) {
 	lead := int64(j.Trigger.LeadDays)
+	// A product's cycle: set by the shop, else learned by analytics
+	// (product_stats, the median days between repeat purchases).
+	const cycle = `COALESCE(NULLIF(p.replenishment_days, 0), ps.median_days, 0)`
 	var maxCycle int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(max(replenishment_days), 0) FROM products`).Scan(&maxCycle); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(max(`+cycle+`), 0) FROM products p LEFT JOIN product_stats ps ON ps.sku = p.sku`).Scan(&maxCycle); err != nil {
 		return nil, err
 	}
 	if maxCycle == 0 {
 		return nil, nil
 	}
 	d := ms(day)
-	rows, err := tx.QueryContext(ctx, `SELECT o.customer_id, l.sku, max(p.name), p.replenishment_days, max(o.ordered_at)
-		FROM orders o JOIN order_lines l ON l.order_id = o.id JOIN products p ON p.sku = l.sku
-		WHERE o.status = 'paid' AND p.replenishment_days > 0 AND o.ordered_at >= $1
-		GROUP BY o.customer_id, l.sku, p.replenishment_days
-		HAVING max(o.ordered_at) >= $2 - (p.replenishment_days - $3) * $4 AND max(o.ordered_at) < $2 - (p.replenishment_days - $3 - 1) * $4
+	rows, err := tx.QueryContext(ctx, `SELECT o.customer_id, l.sku, max(p.name), `+cycle+`, max(o.ordered_at)
+		FROM orders o JOIN order_lines l ON l.order_id = o.id JOIN products p ON p.sku = l.sku LEFT JOIN product_stats ps ON ps.sku = p.sku
+		WHERE o.status = 'paid' AND `+cycle+` > 0 AND o.ordered_at >= $1
+		GROUP BY o.customer_id, l.sku, `+cycle+`
+		HAVING max(o.ordered_at) >= $2 - (`+cycle+` - $3) * $4 AND max(o.ordered_at) < $2 - (`+cycle+` - $3 - 1) * $4
 		ORDER BY o.customer_id, l.sku`, d-(maxCycle+1)*dayMS, d, lead, int64(dayMS))
 	if err != nil {
 		return nil, fmt.Errorf("scan replenishment: %w", err)

@@ -198,7 +198,7 @@ const capLock = 0x656e697368690010
 
 // ReserveSends decides and records, for claimed items, whether they are
 // sent now, wait (quiet hours) or are dropped (caps).
-func (db *DB) ReserveSends(ctx context.Context, items []outbox.Item, decide func(it outbox.Item, channel, all outbox.Counts) outbox.Decision) ([]outbox.Item, error) {
+func (db *DB) ReserveSends(ctx context.Context, items []outbox.Item, lease time.Duration, decide func(it outbox.Item, channel, all outbox.Counts) outbox.Decision) ([]outbox.Item, error) {
 	var send []outbox.Item
 	var capped []outbox.Result
 	err := db.inTx(ctx, func(tx *Tx) error {
@@ -211,6 +211,7 @@ func (db *DB) ReserveSends(ctx context.Context, items []outbox.Item, decide func
 		now := db.Clock.Now()
 		day := clock.StartOfDay(now)
 		week := day.AddDate(0, 0, -6)
+		leaseEnd := time.Now().Add(lease)
 		counts := map[int64]map[string]*outbox.Counts{}
 		var cids []any
 		for _, it := range items {
@@ -270,8 +271,8 @@ func (db *DB) ReserveSends(ctx context.Context, items []outbox.Item, decide func
 			d := decide(it, *ch, *all)
 			switch d.Status {
 			case outbox.Sending:
-				res, err := tx.execCached(ctx, db, `UPDATE outbox SET status = 'sending', attempts = attempts + 1, attempted_at = $1
-					WHERE id = $2 AND lease_token = $3`, []any{ms(now), it.ID, it.Token})
+				res, err := tx.execCached(ctx, db, `UPDATE outbox SET status = 'sending', attempts = attempts + 1, attempted_at = $1, lease_until = $2
+					WHERE id = $3 AND lease_token = $4`, []any{ms(now), leaseEnd.UnixMilli(), it.ID, it.Token})
 				if err != nil {
 					return err
 				}
@@ -286,6 +287,7 @@ func (db *DB) ReserveSends(ctx context.Context, items []outbox.Item, decide func
 				}
 				it.Status = outbox.Sending
 				it.Attempts++
+				it.LeaseEnd = leaseEnd
 				send = append(send, it)
 			case outbox.Queued:
 				if _, err := tx.execCached(ctx, db, `UPDATE outbox SET status = 'queued', not_before = $1, lease_until = 0 WHERE id = $2 AND lease_token = $3`,
@@ -326,13 +328,13 @@ func (db *DB) finishSendsTx(ctx context.Context, tx *Tx, rs []outbox.Result, now
 		switch r.Status {
 		case outbox.Queued:
 			res, err = tx.execCached(ctx, db, `UPDATE outbox SET status = 'queued', not_before = $1, last_error = $2, lease_until = 0
-				WHERE id = $3 AND lease_token = $4`, []any{ms(r.NotBefore), truncErr(r.Error, 500), it.ID, it.Token})
+				WHERE id = $3 AND lease_token = $4`, []any{ms(r.NotBefore), truncateText(r.Error, 500), it.ID, it.Token})
 		case outbox.Sent:
 			res, err = tx.execCached(ctx, db, `UPDATE outbox SET status = 'sent', sent_at = $1, provider_id = $2, last_error = '', lease_until = 0
 				WHERE id = $3 AND lease_token = $4`, []any{t, r.ProviderID, it.ID, it.Token})
 		default: // failed, skipped, capped
 			res, err = tx.execCached(ctx, db, `UPDATE outbox SET status = $1, last_error = $2, lease_until = 0 WHERE id = $3 AND lease_token = $4`,
-				[]any{r.Status, truncErr(r.Error, 500), it.ID, it.Token})
+				[]any{r.Status, truncateText(r.Error, 500), it.ID, it.Token})
 		}
 		if err != nil {
 			return fmt.Errorf("outbox %d: %w", it.ID, err)
@@ -349,13 +351,6 @@ func (db *DB) finishSendsTx(ctx context.Context, tx *Tx, rs []outbox.Result, now
 		}
 	}
 	return db.addJourneyStats(ctx, tx, stats)
-}
-
-func truncErr(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 // MessagingRules returns the shop's sending rules, the defaults when unset.

@@ -76,6 +76,8 @@ type Store interface {
 	RevokeAPIKey(ctx context.Context, id int64) error
 	TouchAPIKey(ctx context.Context, id int64, at time.Time) error
 
+	// Real-time ingestion: the durable inbox and the integrations' tables.
+	IngestStore
 	// Segments, journeys, the outbox and campaigns: the engine that acts
 	// on the data (docs/segments.md, docs/journeys.md, docs/campaigns.md).
 	SegmentStore
@@ -88,6 +90,8 @@ type Store interface {
 	SetSetting(ctx context.Context, key, value string) error
 
 	Stats(ctx context.Context) (Stats, error)
+
+	AnalyticsStore
 }
 
 // BatchResult counts what one import call did.
@@ -204,6 +208,10 @@ type Dialect interface {
 	// PrepareStatements says whether the store should keep prepared
 	// statements for its bulk writes (the driver does not cache them).
 	PrepareStatements() bool
+	// SkipLocked ends a SELECT that claims queue rows for one worker, so
+	// that workers in several processes never claim the same row: " FOR
+	// UPDATE SKIP LOCKED" on PostgreSQL, "" on SQLite (one writer at a time).
+	SkipLocked() string
 	// InList returns a condition "col is one of vals" whose parameters start
 	// at $start, and its arguments: "col IN ($3,$4,…)" for SQLite, one
 	// array parameter "col = ANY($3)" for PostgreSQL (one plan, one bind).
@@ -216,10 +224,6 @@ type Dialect interface {
 	// bulk path (PostgreSQL COPY); HasCopy says whether there is one.
 	HasCopy() bool
 	CopyRows(ctx context.Context, tx *Tx, table string, cols []string, rows [][]any) (int64, error)
-	// SkipLocked ends a SELECT that claims queue rows for one worker, so
-	// that workers in several processes never claim the same row: " FOR
-	// UPDATE SKIP LOCKED" on PostgreSQL, "" on SQLite (one writer at a time).
-	SkipLocked() string
 	// JSONText returns an expression for the text value of a key of the
 	// JSON object in column col; key is an SQL expression (a parameter)
 	// holding a key of letters, digits, '_', '-' and '.'.

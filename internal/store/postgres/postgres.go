@@ -163,7 +163,7 @@ func (Dialect) LockMigrations(ctx context.Context, conn *sql.Conn) (func(), erro
 	}, nil
 }
 
-// SkipLocked makes claiming queries skip rows other transactions hold.
+// SkipLocked lets concurrent workers pass over rows another one is claiming.
 func (Dialect) SkipLocked() string { return " FOR UPDATE SKIP LOCKED" }
 
 // JSONText uses the ->> operator of the JSONB column.

@@ -137,7 +137,7 @@ func (*Dialect) Migrations() embed.FS { return migrations }
 // and one SQLite file is served by one process.
 func (*Dialect) LockMigrations(context.Context, *sql.Conn) (func(), error) { return func() {}, nil }
 
-// SkipLocked is empty: SQLite has one writer at a time.
+// SkipLocked is empty: SQLite has one writer, whose transaction is exclusive.
 func (*Dialect) SkipLocked() string { return "" }
 
 // JSONText extracts a key with json_extract; the key is quoted in the

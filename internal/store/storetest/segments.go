@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enishi-crm/enishi/internal/analytics"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/errs"
@@ -29,6 +30,7 @@ func segmentCases() []Case {
 		{"SegmentRefusesFieldsOfMissingCapabilities", testSegmentMissingSource},
 		{"SegmentCrudExportHistoryAndPushState", testSegmentCrud},
 		{"SegmentMembersMoveWithMerges", testSegmentMerge},
+		{"SegmentConditionsOverAnalyticsScores", testSegmentAnalytics},
 	}
 }
 
@@ -398,5 +400,47 @@ func testSegmentMerge(t *testing.T, db *store.DB, _ *clock.Manual) {
 	}
 	if !slices.Equal(got, []int64{w.b}) {
 		t.Fatalf("after unmerge = %v", got)
+	}
+}
+
+// testSegmentAnalytics checks the score fields against each customer's
+// stored scores, and that rescoring changed customers puts them in the
+// change feed.
+func testSegmentAnalytics(t *testing.T, db *store.DB, _ *clock.Manual) {
+	w := newSegmentWorld(t, db)
+	if _, err := db.RefreshScores(ctx); err != nil {
+		t.Fatal(err)
+	}
+	drainChanges(t, db)
+	for _, id := range []int64{w.a, w.b} {
+		sc := must[*analytics.Scores](t)(db.CustomerScores(ctx, id))
+		if sc == nil {
+			t.Fatalf("customer %d has no scores", id)
+		}
+		conds := []string{
+			fmt.Sprintf(`{"field":"rfm_r","op":"=","value":%d}`, sc.R),
+			fmt.Sprintf(`{"field":"rfm_segment","op":"=","value":%q}`, sc.Segment),
+			fmt.Sprintf(`{"field":"cpm","op":"=","value":%q}`, sc.CPM),
+		}
+		if sc.PAlive != nil {
+			conds = append(conds, fmt.Sprintf(`{"field":"p_alive","op":"between","value":[%f,%f]}`, *sc.PAlive-0.0001, *sc.PAlive+0.0001))
+		}
+		for _, c := range conds {
+			if got := matchIDs(t, db, cond(t, c)); !slices.Contains(got, id) {
+				t.Errorf("%s: matched %v, not customer %d (scores %+v)", c, got, id, sc)
+			}
+		}
+	}
+	// c has no orders, hence no scores: never matched by a score.
+	if got := matchIDs(t, db, cond(t, `{"field":"rfm_r","op":">=","value":1}`)); slices.Contains(got, w.c) {
+		t.Errorf("a customer without scores matched: %v", got)
+	}
+	must[store.BatchResult](t)(db.ImportOrders(ctx, []order.Order{Order("shop", "9", T0, Buyer(t, "shop", "c", "", ""), "SKU-1", 1, 1000)}))
+	drainChanges(t, db)
+	if _, err := db.RefreshScores(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := must[int64](t)(db.PendingChanges(ctx)); n != 1 {
+		t.Fatalf("rescored customers in the change feed: %d, want 1", n)
 	}
 }

@@ -28,6 +28,8 @@ func suites() [][]Case {
 	return [][]Case{
 		coreCases(),
 		segmentCases(),
+		ingestCases(),
+		analyticsCases(),
 	}
 }
 
