@@ -87,6 +87,9 @@ type Candidate struct {
 	// redelivered event, a re-run scan) enrolls once.
 	Key     string
 	Trigger map[string]any
+	// TriggerJSON, when set, is the enrollment's context already encoded
+	// (candidates of one bulk trigger share it).
+	TriggerJSON string
 	// At is when the trigger happened (entry time; zero: now).
 	At time.Time
 }

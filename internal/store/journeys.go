@@ -230,10 +230,11 @@ func (db *DB) SetJourneyStatus(ctx context.Context, id int64, status string) (*j
 				if err != nil {
 					return err
 				}
+				trig := journey.Context{Trigger: map[string]any{"type": "segment_member", "segment_id": j.Trigger.SegmentID}}.JSON()
+				prefix := "member:" + strconv.FormatInt(j.Trigger.SegmentID, 10) + ":"
 				cands := make([]journey.Candidate, len(ids))
 				for i, c := range ids {
-					cands[i] = journey.Candidate{CustomerID: c, Key: "member:" + strconv.FormatInt(j.Trigger.SegmentID, 10) + ":" + strconv.FormatInt(c, 10),
-						Trigger: map[string]any{"type": "segment_member", "segment_id": j.Trigger.SegmentID}}
+					cands[i] = journey.Candidate{CustomerID: c, Key: prefix + strconv.FormatInt(c, 10), TriggerJSON: trig}
 				}
 				if _, err := db.enrollTx(ctx, tx, j, cands, now); err != nil {
 					return err
@@ -360,10 +361,10 @@ func (db *DB) enrollSegmentTriggers(ctx context.Context, tx *Tx, segID int64, en
 		if len(ids) == 0 {
 			continue
 		}
+		trig := journey.Context{Trigger: map[string]any{"type": "segment_" + kind, "segment_id": segID}}.JSON()
 		cands := make([]journey.Candidate, len(ids))
 		for i, c := range ids {
-			cands[i] = journey.Candidate{CustomerID: c, Key: "segment:" + kind + ":" + strconv.FormatInt(c, 10) + ":" + at,
-				Trigger: map[string]any{"type": "segment_" + kind, "segment_id": segID}}
+			cands[i] = journey.Candidate{CustomerID: c, Key: "segment:" + kind + ":" + strconv.FormatInt(c, 10) + ":" + at, TriggerJSON: trig}
 		}
 		if _, err := db.enrollTx(ctx, tx, j, cands, now); err != nil {
 			return err
@@ -451,7 +452,10 @@ func (db *DB) enrollTx(ctx context.Context, tx *Tx, j *journey.Journey, cands []
 		10, `ON CONFLICT (journey_id, entry_key) DO NOTHING`, len(keep), func(i int, args []any) []any {
 			c := keep[i]
 			ctxJSON := "{}"
-			if c.Trigger != nil {
+			switch {
+			case c.TriggerJSON != "":
+				ctxJSON = c.TriggerJSON
+			case c.Trigger != nil:
 				ctxJSON = journey.Context{Trigger: c.Trigger}.JSON()
 			}
 			return append(args, j.ID, c.CustomerID, c.CustomerID, c.Key, journey.Ready, "", t, t, t, ctxJSON)

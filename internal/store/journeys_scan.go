@@ -115,9 +115,10 @@ func (db *DB) scheduledCandidates(ctx context.Context, tx *Tx, j *journey.Journe
 	if err != nil {
 		return nil, fmt.Errorf("scan %s: %w", t.Type, err)
 	}
+	trig := journey.Context{Trigger: trigger}.JSON()
 	cands := make([]journey.Candidate, len(ids))
 	for i, id := range ids {
-		cands[i] = journey.Candidate{CustomerID: id, Key: keyOf(id, ""), Trigger: trigger}
+		cands[i] = journey.Candidate{CustomerID: id, Key: keyOf(id, ""), TriggerJSON: trig}
 	}
 	return cands, nil
 }
