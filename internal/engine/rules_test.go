@@ -376,3 +376,41 @@ func TestLoyaltyAndWebhookSteps(t *testing.T) {
 		}
 	})
 }
+
+func TestWaitConditionResumesOnChangeAndByDate(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		t.Parallel()
+		h := newHarness(t, open)
+		if err := h.db.SetMessagingRules(ctx, outbox.Rules{}); err != nil {
+			t.Fatal(err)
+		}
+		j := h.journey(journey.Journey{Name: "wait", Trigger: journey.Trigger{Type: journey.TriggerOrder}, Steps: []journey.Step{
+			mail("thanks", "vip"),
+			// Wait up to 10 days to be tagged VIP …
+			{ID: "vip", Type: journey.StepWaitCondition, Condition: condPtr(t, `{"field":"tag","op":"has","value":"VIP"}`),
+				Timeout: journey.Duration{Duration: 10 * 24 * time.Hour}, Next: "welcome", TimeoutNext: "quiet"},
+			mail("welcome", ""),
+			// … or, without it, until 5 days without an order (date-driven).
+			{ID: "quiet", Type: journey.StepWaitCondition, Condition: condPtr(t, `{"field":"days_since_last_order","op":">=","value":15}`), Next: "bought"},
+			{ID: "bought", Type: journey.StepBranch, Engagement: &journey.Engagement{Step: "thanks", Kind: "purchased"}, Next: "again", Else: "nudge"},
+			mail("again", ""), mail("nudge", ""),
+		}})
+		taro := h.order("taro", "8001", T0, "SKU-1", 1, 1000)
+		hana := h.order("hana", "8002", T0, "SKU-1", 1, 1000)
+		h.runUntil(T0.Add(24 * time.Hour))
+		if err := h.db.AddTags(ctx, taro, []string{"VIP"}); err != nil {
+			t.Fatal(err)
+		}
+		h.runUntil(at("2026-04-17 12:00"))
+		h.expect(taro, sent{"thanks", "2026-04-01 12:00"}, sent{"welcome", "2026-04-02 12:00"})
+		// Hanako: the VIP wait ran out on 04-11; 15 days after her order
+		// (04-16, midnight) the date condition held. No purchase after
+		// "thanks": the nudge.
+		h.expect(hana, sent{"thanks", "2026-04-01 12:00"}, sent{"nudge", "2026-04-16 00:00"})
+		s := h.stats(j.ID)
+		if s.Steps[1].Timeouts != 1 || s.Exits["completed"] != 2 {
+			t.Fatalf("stats = %+v %+v", s.Exits, s.Steps[1])
+		}
+	})
+}

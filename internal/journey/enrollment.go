@@ -211,8 +211,8 @@ type Store interface {
 	// Engagements returns, per enrollment, the engagement of its message
 	// of the given step.
 	Engagements(ctx context.Context, step map[int64]string) (map[int64]SendEngagement, error)
-	// OrdersSince returns, per customer, the total of paid orders placed
-	// at or after the given time, and whether there was any.
+	// OrdersSince returns, per customer with any, the total of paid orders
+	// placed after the given time.
 	OrdersSince(ctx context.Context, since map[int64]time.Time) (map[int64]int64, error)
 
 	// Enroll creates enrollments for candidates, honouring the journey's

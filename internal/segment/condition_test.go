@@ -197,3 +197,30 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+type fakeAudience struct {
+	audiences map[string][]string
+}
+
+func (f *fakeAudience) UploadAudience(_ context.Context, id, desc string, ids []string) (string, error) {
+	if id == "" {
+		id = "aud-" + desc
+	}
+	f.audiences[id] = append(f.audiences[id], ids...)
+	return id, nil
+}
+
+func TestLINEPushAddsNewMembersToOneAudience(t *testing.T) {
+	t.Parallel()
+	f := &fakeAudience{audiences: map[string][]string{}}
+	p := Pusher{LINE: f}
+	s := &Segment{ID: 2, Name: "LINE友だち"}
+	res, st, err := p.Push(context.Background(), s, TargetLINE, "", []Member{{LineUserIDs: []string{"U1"}}, {LineUserIDs: []string{"U2"}}}, PushState{})
+	if err != nil || res.Added != 2 || st.Ref != "aud-enishi LINE友だち" {
+		t.Fatalf("first push: %+v %+v %v", res, st, err)
+	}
+	res, st, err = p.Push(context.Background(), s, TargetLINE, "", []Member{{LineUserIDs: []string{"U2"}}, {LineUserIDs: []string{"U3"}}}, st)
+	if err != nil || res.Added != 1 || !reflect.DeepEqual(f.audiences[st.Ref], []string{"U1", "U2", "U3"}) || len(st.IDs) != 3 {
+		t.Fatalf("second push: %+v %v %v", res, f.audiences, err)
+	}
+}

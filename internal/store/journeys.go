@@ -799,7 +799,8 @@ func (db *DB) Engagements(ctx context.Context, steps map[int64]string) (map[int6
 	return out, rows.Err()
 }
 
-// OrdersSince sums each customer's paid orders at or after a time.
+// OrdersSince sums each customer's paid orders placed after a time (the
+// order that enrolled a customer, placed at their entry, does not count).
 func (db *DB) OrdersSince(ctx context.Context, since map[int64]time.Time) (map[int64]int64, error) {
 	out := map[int64]int64{}
 	if len(since) == 0 {
@@ -814,7 +815,7 @@ func (db *DB) OrdersSince(ctx context.Context, since map[int64]time.Time) (map[i
 		}
 	}
 	cond, args := db.Dialect.InList("customer_id", 2, vals)
-	rows, err := db.Read.QueryContext(ctx, `SELECT customer_id, ordered_at, total FROM orders WHERE status = 'paid' AND ordered_at >= $1 AND `+cond,
+	rows, err := db.Read.QueryContext(ctx, `SELECT customer_id, ordered_at, total FROM orders WHERE status = 'paid' AND ordered_at > $1 AND `+cond,
 		append([]any{ms(oldest)}, args...)...)
 	if err != nil {
 		return nil, err
@@ -825,7 +826,7 @@ func (db *DB) OrdersSince(ctx context.Context, since map[int64]time.Time) (map[i
 		if err := rows.Scan(&cid, &at, &total); err != nil {
 			return nil, err
 		}
-		if at >= ms(since[cid]) {
+		if at > ms(since[cid]) {
 			out[cid] += total
 		}
 	}
