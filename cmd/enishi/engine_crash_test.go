@@ -1,4 +1,4 @@
-package main_test
+package main
 
 // Crash and concurrency tests of the engine with the built binary: enishi
 // serve is killed with SIGKILL at random moments while journeys send, and
@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,36 +27,6 @@ import (
 	fakechannel "github.com/enishi-crm/enishi/internal/fake/channel"
 	"github.com/enishi-crm/enishi/internal/store/storetest"
 )
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds enishi once for the tests of this package.
-func binary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "enishi-crash-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "enishi")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
 
 type world struct {
 	t    *testing.T
@@ -87,8 +56,6 @@ type server struct {
 	url  string
 	logs *bytes.Buffer
 }
-
-var runningAt = regexp.MustCompile(`running at (http://\S+)`)
 
 func (w *world) serve() *server {
 	w.t.Helper()

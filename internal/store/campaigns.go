@@ -145,16 +145,7 @@ func (db *DB) campaignsWhere(ctx context.Context, where string, args ...any) ([]
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []campaign.Campaign{}
-	for rows.Next() {
-		c, err := scanCampaign(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *c)
-	}
-	return out, rows.Err()
+	return collect(rows, scanCampaign)
 }
 
 // ScheduleCampaign queues a draft for at (zero: at once).

@@ -364,31 +364,13 @@ func (db *DB) SearchCustomers(ctx context.Context, q customer.Query) ([]customer
 		return nil, 0, err
 	}
 	n := len(args)
-	rows, err := db.Read.QueryContext(ctx, `SELECT id, last_name, first_name, last_name_kana, first_name_kana, email, phone, prefecture,
-		order_count, total_spent, last_order_at, created_at FROM customers WHERE `+where+
+	rows, err := db.Read.QueryContext(ctx, `SELECT `+summaryCols+` FROM customers c WHERE `+where+
 		` ORDER BY id DESC LIMIT $`+itoa(n+1)+` OFFSET $`+itoa(n+2), append(args, limit, max(q.Offset, 0))...)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer rows.Close()
-	out := []customer.Summary{}
-	for rows.Next() {
-		var s customer.Summary
-		var p customer.Profile
-		var last sql.NullInt64
-		var created int64
-		if err := rows.Scan(&s.ID, &p.LastName, &p.FirstName, &p.LastNameKana, &p.FirstNameKana, &s.Email, &s.Phone, &s.Prefecture,
-			&s.OrderCount, &s.TotalSpent, &last, &created); err != nil {
-			return nil, 0, err
-		}
-		p.Email = s.Email
-		s.DisplayName = p.DisplayName()
-		s.NameKana = strings.TrimSpace(p.LastNameKana + " " + p.FirstNameKana)
-		s.LastOrderAt = fromNullMS(last)
-		s.CreatedAt = fromMS(created)
-		out = append(out, s)
-	}
-	return out, total, rows.Err()
+	out, err := scanSummaries(rows)
+	return out, total, err
 }
 
 func likeEscape(s string) string {

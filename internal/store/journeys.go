@@ -298,16 +298,7 @@ func (db *DB) journeysWhere(ctx context.Context, where string, args ...any) ([]j
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []journey.Journey{}
-	for rows.Next() {
-		j, err := scanJourney(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *j)
-	}
-	return out, rows.Err()
+	return collect(rows, scanJourney)
 }
 
 // segmentInUse refuses to delete a segment a journey or campaign uses.
@@ -532,29 +523,56 @@ func scanEnrollment(r rowScanner) (journey.Enrollment, error) {
 }
 
 func scanEnrollments(rows *sql.Rows) ([]journey.Enrollment, error) {
-	defer rows.Close()
-	out := []journey.Enrollment{}
-	for rows.Next() {
-		e, err := scanEnrollment(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return collect(rows, func(r rowScanner) (*journey.Enrollment, error) {
+		e, err := scanEnrollment(r)
+		return &e, err
+	})
 }
 
 // ClaimEnrollments leases due enrollments of enabled journeys.
 func (db *DB) ClaimEnrollments(ctx context.Context, now time.Time, n int, lease time.Duration) ([]journey.Enrollment, error) {
-	wall := time.Now().UnixMilli()
-	token := rand.Int64N(1<<62) + 1
 	var out []journey.Enrollment
-	if !db.anyRow(ctx, `SELECT 1 FROM journey_enrollments WHERE state IN ('ready', 'waiting') AND due_at <= $1 AND lease_until < $2 LIMIT 1`, ms(now), wall) {
-		return nil, nil
+	err := db.leaseRows(ctx, "journey_enrollments", `state IN ('ready', 'waiting') AND due_at <= $1`,
+		`AND journey_id IN (SELECT id FROM journeys WHERE status = 'enabled') ORDER BY due_at`, ms(now), n, lease,
+		func(tx *Tx, vals []any) error {
+			cond, args := db.Dialect.InList("e.id", 1, vals)
+			rows, err := tx.QueryContext(ctx, `SELECT `+enrollmentCols+`, j.version FROM journey_enrollments e JOIN journeys j ON j.id = e.journey_id WHERE `+cond, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			out = out[:0]
+			for rows.Next() {
+				var version int
+				e, err := scanEnrollmentVersion(rows, &version)
+				if err != nil {
+					return err
+				}
+				e.JourneyVersion = version
+				out = append(out, e)
+			}
+			return rows.Err()
+		})
+	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })
+	return out, err
+}
+
+// leaseRows is the claim of the engine's queues (enrollments, the
+// outbox): it looks for a due row outside any transaction first (an idle
+// engine costs one read), then, in one transaction, selects up to n rows
+// matching due (whose $1 is dueArg) and not leased, skipping rows other
+// transactions hold, leases them under a fresh random token for lease
+// (wall clock), and calls read with their ids to load them.
+func (db *DB) leaseRows(ctx context.Context, table, due, order string, dueArg any, n int, lease time.Duration,
+	read func(tx *Tx, ids []any) error) error {
+	wall := time.Now().UnixMilli()
+	if !db.anyRow(ctx, `SELECT 1 FROM `+table+` WHERE `+due+` AND lease_until < $2 LIMIT 1`, dueArg, wall) {
+		return nil
 	}
-	err := db.inTx(ctx, func(tx *Tx) error {
-		ids, err := queryIDs(ctx, tx, `SELECT id FROM journey_enrollments WHERE state IN ('ready', 'waiting') AND due_at <= $1 AND lease_until < $2
-			AND journey_id IN (SELECT id FROM journeys WHERE status = 'enabled') ORDER BY due_at LIMIT $3`+db.Dialect.SkipLocked(), ms(now), wall, n)
+	token := rand.Int64N(1<<62) + 1
+	return db.inTx(ctx, func(tx *Tx) error {
+		ids, err := queryIDs(ctx, tx, `SELECT id FROM `+table+` WHERE `+due+` AND lease_until < $2 `+order+` LIMIT $3`+db.Dialect.SkipLocked(),
+			dueArg, wall, n)
 		if err != nil || len(ids) == 0 {
 			return err
 		}
@@ -563,30 +581,12 @@ func (db *DB) ClaimEnrollments(ctx context.Context, now time.Time, n int, lease 
 			vals[i] = id
 		}
 		cond, args := db.Dialect.InList("id", 3, vals)
-		if _, err := tx.ExecContext(ctx, `UPDATE journey_enrollments SET lease_until = $1, lease_token = $2 WHERE `+cond,
+		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET lease_until = $1, lease_token = $2 WHERE `+cond,
 			append([]any{wall + lease.Milliseconds(), token}, args...)...); err != nil {
 			return err
 		}
-		cond, args = db.Dialect.InList("e.id", 1, vals)
-		rows, err := tx.QueryContext(ctx, `SELECT `+enrollmentCols+`, j.version FROM journey_enrollments e JOIN journeys j ON j.id = e.journey_id WHERE `+cond, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		out = out[:0]
-		for rows.Next() {
-			var version int
-			e, err := scanEnrollmentVersion(rows, &version)
-			if err != nil {
-				return err
-			}
-			e.JourneyVersion = version
-			out = append(out, e)
-		}
-		return rows.Err()
+		return read(tx, vals)
 	})
-	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })
-	return out, err
 }
 
 func scanEnrollmentVersion(r rowScanner, version *int) (journey.Enrollment, error) {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/enishi-crm/enishi/internal/campaign"
@@ -113,49 +112,31 @@ func scanOutbox(r rowScanner, tz *string) (outbox.Item, int64, error) {
 // ClaimOutbox leases due items: queued ones due at now, and sending ones
 // whose lease ran out (their worker died during the call).
 func (db *DB) ClaimOutbox(ctx context.Context, now time.Time, n int, lease time.Duration) ([]outbox.Item, error) {
-	wall := time.Now().UnixMilli()
-	token := rand.Int64N(1<<62) + 1
 	var out []outbox.Item
-	if !db.anyRow(ctx, `SELECT 1 FROM outbox WHERE status IN ('queued', 'sending') AND not_before <= $1 AND lease_until < $2 LIMIT 1`, ms(now), wall) {
-		return nil, nil
-	}
-	err := db.inTx(ctx, func(tx *Tx) error {
-		ids, err := queryIDs(ctx, tx, `SELECT id FROM outbox WHERE status IN ('queued', 'sending') AND not_before <= $1 AND lease_until < $2
-			ORDER BY not_before LIMIT $3`+db.Dialect.SkipLocked(), ms(now), wall, n)
-		if err != nil || len(ids) == 0 {
-			return err
-		}
-		vals := make([]any, len(ids))
-		for i, id := range ids {
-			vals[i] = id
-		}
-		cond, args := db.Dialect.InList("id", 3, vals)
-		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET lease_until = $1, lease_token = $2 WHERE `+cond,
-			append([]any{wall + lease.Milliseconds(), token}, args...)...); err != nil {
-			return err
-		}
-		cond, args = db.Dialect.InList("o.id", 2, vals)
-		rows, err := tx.QueryContext(ctx, `SELECT `+outboxCols+`, COALESCE(`+db.Dialect.JSONText("c.attributes", "$1")+`, '')
-			FROM outbox o LEFT JOIN customers c ON c.id = o.customer_id WHERE `+cond+` ORDER BY o.not_before, o.id`, append([]any{"timezone"}, args...)...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		out = out[:0]
-		for rows.Next() {
-			var tz string
-			it, tok, err := scanOutbox(rows, &tz)
+	err := db.leaseRows(ctx, "outbox", `status IN ('queued', 'sending') AND not_before <= $1`, `ORDER BY not_before`, ms(now), n, lease,
+		func(tx *Tx, vals []any) error {
+			cond, args := db.Dialect.InList("o.id", 2, vals)
+			rows, err := tx.QueryContext(ctx, `SELECT `+outboxCols+`, COALESCE(`+db.Dialect.JSONText("c.attributes", "$1")+`, '')
+				FROM outbox o LEFT JOIN customers c ON c.id = o.customer_id WHERE `+cond+` ORDER BY o.not_before, o.id`, append([]any{"timezone"}, args...)...)
 			if err != nil {
 				return err
 			}
-			it.Token = tok
-			if it.TimeZone == "" {
-				it.TimeZone = tz
+			defer rows.Close()
+			out = out[:0]
+			for rows.Next() {
+				var tz string
+				it, tok, err := scanOutbox(rows, &tz)
+				if err != nil {
+					return err
+				}
+				it.Token = tok
+				if it.TimeZone == "" {
+					it.TimeZone = tz
+				}
+				out = append(out, it)
 			}
-			out = append(out, it)
-		}
-		return rows.Err()
-	})
+			return rows.Err()
+		})
 	if err != nil {
 		return nil, err
 	}

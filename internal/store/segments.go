@@ -166,14 +166,20 @@ func (db *DB) Segments(ctx context.Context) ([]segment.Segment, error) {
 	if err != nil {
 		return nil, err
 	}
+	return collect(rows, scanSegment)
+}
+
+// collect scans every row with scan and closes rows; the result is never
+// nil, so that it encodes as a JSON list.
+func collect[T any](rows *sql.Rows, scan func(rowScanner) (*T, error)) ([]T, error) {
 	defer rows.Close()
-	out := []segment.Segment{}
+	out := []T{}
 	for rows.Next() {
-		s, err := scanSegment(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, *s)
+		out = append(out, *v)
 	}
 	return out, rows.Err()
 }
