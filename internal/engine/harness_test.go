@@ -281,4 +281,3 @@ func content(s fakechannel.Sent) (subject, text string) {
 	text, _ = c["text"].(string)
 	return subject, text
 }
-
