@@ -9,6 +9,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/auth"
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/ingest"
 	"github.com/enishi-crm/enishi/internal/segment"
 )
 
@@ -266,7 +267,8 @@ func (s *Server) pushSegment(w http.ResponseWriter, r *http.Request) error {
 	}
 	var in struct {
 		Target string `json:"target"`
-		Ref    string `json:"ref"` // the Shopify tag, or the LINE audience id to add to
+		Ref    string `json:"ref"`  // the Shopify tag, or the LINE audience id to add to
+		Shop   string `json:"shop"` // the Shopify shop (example.myshopify.com) whose stored token to use
 	}
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
@@ -289,7 +291,16 @@ func (s *Server) pushSegment(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return err
 	}
-	res, next, err := s.cfg.Pusher.Push(r.Context(), seg, in.Target, in.Ref, members, prev)
+	pusher := s.cfg.Pusher
+	if in.Target == segment.TargetShopify && pusher.Shopify == nil && in.Shop != "" && s.cfg.Ingest != nil {
+		// The shop's Admin API client from its stored token (enishi sync shopify --token).
+		c, err := s.cfg.Ingest.ShopifyClient(r.Context(), in.Shop)
+		if err != nil {
+			return err
+		}
+		pusher.Shopify = ingest.ShopifyWriteBack{Store: s.cfg.Store, Client: c}
+	}
+	res, next, err := pusher.Push(r.Context(), seg, in.Target, in.Ref, members, prev)
 	if err != nil {
 		return err
 	}
