@@ -29,7 +29,7 @@ type Store interface {
 	// put in the outbox at now; RunningCampaigns those in flight.
 	DueCampaigns(ctx context.Context, now time.Time) ([]Campaign, error)
 	RunningCampaigns(ctx context.Context) ([]Campaign, error)
-	Recipients(ctx context.Context, segmentID int64) ([]Recipient, error)
+	SegmentRecipients(ctx context.Context, segmentID int64) ([]Recipient, error)
 	// StartCampaign moves a scheduled campaign to running and writes its
 	// outbox rows, in one transaction; it fails with a conflict if the
 	// campaign is no longer scheduled (another process started it).
@@ -137,7 +137,7 @@ func testStats(c *Campaign, stats []VariantStats) []VariantStats {
 
 // start puts a due campaign's recipients in the outbox.
 func (r *Runner) start(ctx context.Context, c *Campaign, now time.Time) error {
-	recips, err := r.st.Recipients(ctx, c.SegmentID)
+	recips, err := r.st.SegmentRecipients(ctx, c.SegmentID)
 	if err != nil {
 		return err
 	}

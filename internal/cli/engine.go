@@ -33,12 +33,12 @@ func addEngineFlags(fs *flag.FlagSet, env *Env) *engineFlags {
 	return f
 }
 
-// dispatcher returns the configured channel, or nil: then messages stay
-// queued in the outbox until a channel is configured.
-func (f *engineFlags) dispatcher(env *Env, c clock.Clock) (outbox.Dispatcher, func(), error) {
+// dispatcher returns what sends the engine's messages: the channels
+// (their Dispatch renders, checks consent and suppression, and sends once
+// per key), or the fake channel of --fake-channel for tests and demos.
+func (f *engineFlags) dispatcher(env *Env, c clock.Clock, channels outbox.Dispatcher) (outbox.Dispatcher, func(), error) {
 	if f.fakeChannel == "" {
-		env.Log.Warn("no message channel is configured: journeys and campaigns run, their messages wait in the outbox")
-		return nil, func() {}, nil
+		return channels, func() {}, nil
 	}
 	ch, err := fakechannel.OpenFile(f.fakeChannel, c)
 	if err != nil {
@@ -76,7 +76,17 @@ func cmdEngine(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	d, closeD, err := ef.dispatcher(env, st.Clock)
+	var channels outbox.Dispatcher
+	if ef.fakeChannel == "" {
+		chans, err := startChannels(ctx, env, st, st.Clock)
+		if err != nil {
+			return err
+		}
+		defer chans.close()
+		go chans.svc.Work(ctx, 30*time.Second)
+		channels = chans.svc
+	}
+	d, closeD, err := ef.dispatcher(env, st.Clock, channels)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/enishi-crm/enishi/internal/auth"
@@ -16,6 +17,8 @@ import (
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
 	"github.com/enishi-crm/enishi/internal/ingest"
 	"github.com/enishi-crm/enishi/internal/metrics"
+	"github.com/enishi-crm/enishi/internal/privacy"
+	"github.com/enishi-crm/enishi/internal/retention"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
@@ -33,6 +36,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	tlsKey := fs.String("tls-key", "", "TLS key file")
 	noEngine := fs.Bool("no-engine", false, "do not run segments, journeys and campaigns in this process (run `enishi engine run` elsewhere)")
 	ef := addEngineFlags(fs, env)
+	retentionEvery := fs.Duration("retention-interval", 24*time.Hour, "how often to apply data retention (0 turns the job off in this process)")
 	workers := fs.Int("ingest-workers", 1, "inbox workers processing events and webhooks (more only help on PostgreSQL; 0 runs none in this process)")
 	lease := fs.Duration("ingest-lease", time.Minute, "how long a worker holds a claimed inbox batch before another may take it over")
 	rate := fs.Float64("ingest-rate", 500, "event API requests per second allowed per API key (bursts of twice that)")
@@ -71,15 +75,29 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	d, closeD, err := ef.dispatcher(env, c)
+	chans, err := startChannels(ctx, env, st, c)
+	if err != nil {
+		return err
+	}
+	defer chans.close()
+	chanCtx, stopChannels := context.WithCancel(ctx)
+	defer stopChannels()
+	go chans.svc.Work(chanCtx, 30*time.Second)
+	d, closeD, err := ef.dispatcher(env, c, chans.svc)
 	if err != nil {
 		return err
 	}
 	defer closeD()
 	reg := metrics.NewRegistry()
-	svc := ingest.New(ingest.Config{Store: st, Clock: c, Log: env.Log, Metrics: reg, Workers: max(*workers, 1), Lease: *lease, RateLimit: *rate})
+	svc := ingest.New(ingest.Config{Store: st, Clock: c, Log: env.Log, Metrics: reg, Privacy: privacy.NewHandler(st), Workers: max(*workers, 1), Lease: *lease, RateLimit: *rate})
 	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != "",
-		Metrics: reg, Ingest: svc, Dispatcher: d})
+		Metrics: reg, Ingest: svc,
+		Channels: chans.svc, ReloadChannels: chans.reload, Secrets: secretsFor(env, st), Dispatcher: d, Segments: st, LINEQuota: func(ctx context.Context) (any, error) {
+			if chans.set == nil || chans.set.LINE == nil {
+				return nil, errs.Errorf(errs.Unavailable, "LINE is not configured")
+			}
+			return chans.set.LINE.Quota(ctx)
+		}})
 	mountUI(api)
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	workDone := make(chan struct{})
@@ -126,6 +144,14 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}
+	// Background jobs stop when jobsCtx ends and are waited for after the
+	// last request finished.
+	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopJobs()
+	var jobs sync.WaitGroup
+	if *retentionEvery > 0 {
+		jobs.Go(func() { retention.Loop(jobsCtx, st, c, *retentionEvery, env.Log) })
+	}
 	go maintainAnalytics(ctx, env, st)
 	errc := make(chan error, 1)
 	go func() {
@@ -149,6 +175,10 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	env.Log.Info("shutting down: waiting for background jobs")
+	stopJobs()
+	jobs.Wait()
+	env.Log.Info("stopped")
 	return nil
 }
 

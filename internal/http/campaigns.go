@@ -48,6 +48,9 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	if err := s.Audit(r, "campaign.create", "campaign:"+itoa64(created.ID), created.Status); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusCreated, created)
 	return nil
 }
@@ -78,6 +81,9 @@ func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.Audit(r, "campaign.update", "campaign:"+itoa64(id), ""); err != nil {
+		return err
+	}
 	return JSON(w, updated)
 }
 
@@ -100,6 +106,9 @@ func (s *Server) scheduleCampaign(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	if err := s.Audit(r, "campaign.schedule", "campaign:"+itoa64(id), c.SendAt.Format(time.RFC3339)); err != nil {
+		return err
+	}
 	return JSON(w, c)
 }
 
@@ -119,6 +128,9 @@ func (s *Server) moveCampaign(verb string) func(w http.ResponseWriter, r *http.R
 			c, err = s.cfg.Store.CancelCampaign(r.Context(), id)
 		}
 		if err != nil {
+			return err
+		}
+		if err := s.Audit(r, "campaign."+verb, "campaign:"+itoa64(id), c.Status); err != nil {
 			return err
 		}
 		return JSON(w, c)
@@ -149,6 +161,9 @@ func (s *Server) testCampaign(w http.ResponseWriter, r *http.Request) error {
 	}
 	key, res, err := campaign.NewRunner(s.cfg.Store, s.cfg.Dispatcher, s.cfg.Clock, s.cfg.Log).TestSend(r.Context(), c, in.Variant, in.CustomerID)
 	if err != nil {
+		return err
+	}
+	if err := s.Audit(r, "campaign.test", "campaign:"+itoa64(id), "customer "+itoa64(in.CustomerID)); err != nil {
 		return err
 	}
 	return JSON(w, map[string]any{"key": key, "result": res})

@@ -16,6 +16,7 @@ import (
 	fakechannel "github.com/enishi-crm/enishi/internal/fake/channel"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
 	"github.com/enishi-crm/enishi/internal/segment"
+	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/store/storetest"
 )
 
@@ -160,6 +161,20 @@ func TestSegmentJourneyCampaignAPI(t *testing.T) {
 		}
 		if code, out = e.call(nil, "DELETE", path, marketer, nil, nil); code != 409 {
 			t.Fatalf("delete a segment in use: %d %v", code, out)
+		}
+		entries, err := e.db.AuditEntries(ctx, store.AuditQuery{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		actions := map[string]bool{}
+		for _, a := range entries {
+			actions[a.Action] = true
+		}
+		for _, want := range []string{"segment.create", "segment.export", "segment.push", "journey.create", "journey.enabled", "campaign.create",
+			"campaign.test", "campaign.schedule"} {
+			if !actions[want] {
+				t.Errorf("audit log has no %s (has %v)", want, actions)
+			}
 		}
 		admin := e.key("settings:write")
 		if code, out = e.call(nil, "PUT", "/api/v1/messaging/rules", admin, map[string]any{"quiet_hours": map[string]any{"start": "22:00", "end": "25:00"}, "caps": []any{}}, nil); code != 400 {

@@ -87,6 +87,9 @@ func (s *Server) createJourney(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.Audit(r, "journey.create", "journey:"+itoa64(created.ID), created.Name); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusCreated, created)
 	return nil
 }
@@ -117,6 +120,9 @@ func (s *Server) updateJourney(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.Audit(r, "journey.update", "journey:"+itoa64(id), "version "+itoa64(int64(updated.Version))); err != nil {
+		return err
+	}
 	return JSON(w, updated)
 }
 
@@ -128,6 +134,9 @@ func (s *Server) journeyStatus(status string) func(w http.ResponseWriter, r *htt
 		}
 		j, err := s.cfg.Store.SetJourneyStatus(r.Context(), id, status)
 		if err != nil {
+			return err
+		}
+		if err := s.Audit(r, "journey."+status, "journey:"+itoa64(id), j.Name); err != nil {
 			return err
 		}
 		return JSON(w, j)
@@ -205,6 +214,9 @@ func (s *Server) setRules(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := s.cfg.Store.SetMessagingRules(r.Context(), rules); err != nil {
+		return err
+	}
+	if err := s.Audit(r, "messaging.rules", "settings:"+outbox.RulesSetting, ""); err != nil {
 		return err
 	}
 	return JSON(w, rules)

@@ -2,11 +2,13 @@ package http
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/enishi-crm/enishi/internal/auth"
+	"github.com/enishi-crm/enishi/internal/csvexport"
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/ingest"
@@ -66,6 +68,9 @@ func (s *Server) createSegment(w http.ResponseWriter, r *http.Request) error {
 	}
 	created, err := s.cfg.Store.CreateSegment(r.Context(), seg)
 	if err != nil {
+		return err
+	}
+	if err := s.Audit(r, "segment.create", "segment:"+itoa64(created.ID), created.Name); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, created)
@@ -145,6 +150,9 @@ func (s *Server) updateSegment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.Audit(r, "segment.update", "segment:"+itoa64(id), updated.Name); err != nil {
+		return err
+	}
 	return JSON(w, updated)
 }
 
@@ -154,6 +162,9 @@ func (s *Server) deleteSegment(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := s.cfg.Store.DeleteSegment(r.Context(), id); err != nil {
+		return err
+	}
+	if err := s.Audit(r, "segment.delete", "segment:"+itoa64(id), ""); err != nil {
 		return err
 	}
 	return JSON(w, map[string]bool{"ok": true})
@@ -234,12 +245,14 @@ func (s *Server) exportSegment(w http.ResponseWriter, r *http.Request) error {
 		return errs.FieldErrorf("encoding", "%q is not an export encoding (utf-8 or shift_jis)", enc)
 	}
 	mask := !PrincipalFrom(r.Context()).Can(auth.PIIRead)
-	charset := "utf-8"
-	if enc != "" && enc != segment.UTF8 && enc != "utf8" {
-		charset = "shift_jis"
+	// Data leaves: audited before the first byte (errors cannot be
+	// answered once the file has started).
+	if err := s.Audit(r, "segment.export", "segment:"+itoa64(id), fmt.Sprintf("%d members, encoding %s, masked=%t", seg.MemberCount, charset(enc), mask)); err != nil {
+		return err
 	}
-	w.Header().Set("Content-Type", "text/csv; charset="+charset)
-	w.Header().Set("Content-Disposition", `attachment; filename="segment-`+strconv.FormatInt(seg.ID, 10)+`-`+s.cfg.Clock.Now().Format("20060102")+`.csv"`)
+
+	csvexport.Attachment(w.Header(), "segment-"+strconv.FormatInt(seg.ID, 10)+"-"+s.cfg.Clock.Now().Format("20060102")+".csv")
+	w.Header().Set("Content-Type", "text/csv; charset="+charset(enc))
 	ex, err := segment.NewExporter(w, enc)
 	if err != nil {
 		return err
@@ -258,6 +271,14 @@ func (s *Server) exportSegment(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	return ex.Flush()
+}
+
+// charset names an export encoding as Content-Type does.
+func charset(enc string) string {
+	if enc != "" && enc != segment.UTF8 && enc != "utf8" {
+		return "shift_jis"
+	}
+	return "utf-8"
 }
 
 func (s *Server) pushSegment(w http.ResponseWriter, r *http.Request) error {
@@ -292,6 +313,27 @@ func (s *Server) pushSegment(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	pusher := s.cfg.Pusher
+	if in.Target == segment.TargetLINE && pusher.LINE == nil && s.cfg.Channels != nil {
+		// The channels' LINE client: an audience of the members who may
+		// receive LINE marketing (consent and blocks checked there).
+		ids := make([]int64, len(members))
+		for i, m := range members {
+			ids[i] = m.CustomerID
+		}
+		aid, n, err := s.cfg.Channels.LINEAudience(r.Context(), "enishi "+seg.Name, ids)
+		if err != nil {
+			return err
+		}
+		ref := strconv.FormatInt(aid, 10)
+		if err := s.cfg.Store.SaveSegmentPush(r.Context(), segment.PushState{SegmentID: id, Target: in.Target, Ref: ref}); err != nil {
+			return err
+		}
+		if err := s.Audit(r, "segment.push", "segment:"+itoa64(id), fmt.Sprintf("line audience %s, %d users", ref, n)); err != nil {
+			return err
+		}
+		return JSON(w, map[string]any{"result": segment.PushResult{Target: in.Target, Ref: ref, Added: n, Unreachable: len(members) - n},
+			"pushed_at": s.cfg.Clock.Now().Format(time.RFC3339)})
+	}
 	if in.Target == segment.TargetShopify && pusher.Shopify == nil && in.Shop != "" && s.cfg.Ingest != nil {
 		// The shop's Admin API client from its stored token (enishi sync shopify --token).
 		c, err := s.cfg.Ingest.ShopifyClient(r.Context(), in.Shop)
@@ -305,6 +347,9 @@ func (s *Server) pushSegment(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := s.cfg.Store.SaveSegmentPush(r.Context(), next); err != nil {
+		return err
+	}
+	if err := s.Audit(r, "segment.push", "segment:"+itoa64(id), fmt.Sprintf("%s %s: +%d -%d", res.Target, res.Ref, res.Added, res.Removed)); err != nil {
 		return err
 	}
 	return JSON(w, map[string]any{"result": res, "pushed_at": s.cfg.Clock.Now().Format(time.RFC3339)})

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/text/encoding/japanese"
 
 	"github.com/enishi-crm/enishi/internal/clock"
+	"github.com/enishi-crm/enishi/internal/csvexport"
 	"github.com/enishi-crm/enishi/internal/errs"
 )
 
@@ -22,7 +23,8 @@ const (
 // ExportHeader is the header row of a segment export.
 var ExportHeader = []string{"顧客ID", "姓", "名", "メールアドレス", "電話番号", "都道府県", "購入回数", "累計購入金額", "最終購入日", "セグメント参加日"}
 
-// Exporter writes segment members as CSV in the chosen encoding.
+// Exporter writes segment members as CSV in the chosen encoding, cells
+// escaped against formula injection by csvexport.Escape.
 type Exporter struct {
 	w *csv.Writer
 }
@@ -54,8 +56,8 @@ func (e *Exporter) Write(m Member) error {
 		last = m.LastOrderAt.In(clock.Tokyo).Format("2006-01-02")
 	}
 	return e.w.Write([]string{
-		strconv.FormatInt(m.CustomerID, 10), EscapeCell(m.LastName), EscapeCell(m.FirstName), EscapeCell(m.Email), EscapeCell(m.Phone),
-		EscapeCell(m.Prefecture), strconv.FormatInt(m.OrderCount, 10), strconv.FormatInt(m.TotalSpent, 10), last,
+		strconv.FormatInt(m.CustomerID, 10), csvexport.Escape(m.LastName), csvexport.Escape(m.FirstName), csvexport.Escape(m.Email), csvexport.Escape(m.Phone),
+		csvexport.Escape(m.Prefecture), strconv.FormatInt(m.OrderCount, 10), strconv.FormatInt(m.TotalSpent, 10), last,
 		m.EnteredAt.In(clock.Tokyo).Format("2006-01-02"),
 	})
 }
@@ -64,25 +66,4 @@ func (e *Exporter) Write(m Member) error {
 func (e *Exporter) Flush() error {
 	e.w.Flush()
 	return e.w.Error()
-}
-
-// EscapeCell neutralises CSV formula injection: a cell that a spreadsheet
-// would evaluate (starting with =, +, -, @, a tab or a carriage return,
-// or their full-width forms) gets a leading single quote, shown as text.
-// The security capability's internal/csvexport does the same for every
-// export; this copy stays until that package is on main.
-func EscapeCell(s string) string {
-	if s == "" {
-		return s
-	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
-		return "'" + s
-	}
-	for _, p := range []string{"＝", "＋", "－", "＠"} {
-		if strings.HasPrefix(s, p) {
-			return "'" + s
-		}
-	}
-	return s
 }

@@ -296,8 +296,8 @@ func (db *DB) RunningCampaigns(ctx context.Context) ([]campaign.Campaign, error)
 	return db.campaignsWhere(ctx, `status = 'running' ORDER BY id`)
 }
 
-// Recipients snapshots a segment's members with their time zones.
-func (db *DB) Recipients(ctx context.Context, segmentID int64) ([]campaign.Recipient, error) {
+// SegmentRecipients snapshots a segment's members with their time zones.
+func (db *DB) SegmentRecipients(ctx context.Context, segmentID int64) ([]campaign.Recipient, error) {
 	rows, err := db.Read.QueryContext(ctx, `SELECT m.customer_id, COALESCE(`+db.Dialect.JSONText("c.attributes", "$2")+`, '')
 		FROM segment_members m JOIN customers c ON c.id = m.customer_id WHERE m.segment_id = $1 AND c.status = 'active' ORDER BY m.customer_id`,
 		segmentID, "timezone")

@@ -105,7 +105,7 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		if err := r.refreshAggregates(ctx); err != nil {
 			return err
 		}
-		res.NewCustomers, res.Merges, res.Candidates = r.result.NewCustomers, r.result.Merges, r.result.Candidates
+		res.NewCustomers, res.Merges, res.Candidates, res.Suppressed = r.result.NewCustomers, r.result.Merges, r.result.Candidates, r.result.Suppressed
 		res.CustomerIDs = make([]int64, len(orders))
 		for i := range orders {
 			res.CustomerIDs[i] = orders[i].CustomerID
@@ -118,7 +118,7 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 	r.committed()
 	db.notifyChanged()
 	db.noteWrites(ctx, res.Inserted+res.Updated+res.NewCustomers)
-	return res, nil
+	return res, db.attributeOrders(ctx, orders)
 }
 
 // orderCustomers lists the customers whose orders were written, and the
@@ -290,7 +290,7 @@ func (db *DB) ImportCustomers(ctx context.Context, recs []customer.Record) (Batc
 		if err := db.markChanged(ctx, tx, created, r.now); err != nil {
 			return err
 		}
-		res.NewCustomers, res.Merges, res.Candidates = r.result.NewCustomers, r.result.Merges, r.result.Candidates
+		res.NewCustomers, res.Merges, res.Candidates, res.Suppressed = r.result.NewCustomers, r.result.Merges, r.result.Candidates, r.result.Suppressed
 		res.Inserted = res.NewCustomers
 		res.Updated = len(changed)
 		res.Unchanged = max(0, len(recs)-res.Inserted-res.Updated)
@@ -409,8 +409,14 @@ func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult,
 		}
 		origins := make([]any, len(evs))
 		custs := make([]any, len(evs))
+		var keep []int // events to store: not those of erased people
 		for i := range evs {
 			a := &evs[i].Actor
+			if r.suppressedHolder(a) != 0 {
+				r.result.Suppressed++
+				continue
+			}
+			keep = append(keep, i)
 			strong := false
 			for _, id := range a.Identifiers {
 				strong = strong || !id.Weak
@@ -435,7 +441,7 @@ func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult,
 		if err := r.finish(ctx); err != nil {
 			return err
 		}
-		res.NewCustomers, res.Merges, res.Candidates = r.result.NewCustomers, r.result.Merges, r.result.Candidates
+		res.NewCustomers, res.Merges, res.Candidates, res.Suppressed = r.result.NewCustomers, r.result.Merges, r.result.Candidates, r.result.Suppressed
 		// Merges may have moved customers filed earlier in the batch.
 		for i := range evs {
 			if c, ok := custs[i].(int64); ok {
@@ -450,7 +456,8 @@ func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult,
 			}
 		}
 		n, err := db.insertMany(ctx, tx, `INSERT INTO events (customer_id, origin_customer_id, anonymous_id, type, name, occurred_at, received_at, source, message_id, sku, properties)`,
-			11, `ON CONFLICT (source, message_id) DO NOTHING`, len(evs), func(i int, args []any) []any {
+			11, `ON CONFLICT (source, message_id) DO NOTHING`, len(keep), func(j int, args []any) []any {
+				i := keep[j]
 				e := &evs[i]
 				props := string(e.Properties)
 				if props == "" {
@@ -462,7 +469,7 @@ func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult,
 			return fmt.Errorf("insert events: %w", err)
 		}
 		res.Inserted = int(n)
-		res.Unchanged = len(evs) - int(n)
+		res.Unchanged = len(keep) - int(n)
 		if n > 0 {
 			return db.markChanged(ctx, tx, res.CustomerIDs, r.now)
 		}

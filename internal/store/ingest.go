@@ -127,6 +127,11 @@ type PrivacyRequest struct {
 	Message     string                `json:"message,omitempty"`
 	CreatedAt   time.Time             `json:"created_at"`
 	HandledAt   *time.Time            `json:"handled_at,omitempty"`
+	// Set once the request was answered (privacy.go): the person it was
+	// about, why (erasure), and who acted.
+	CustomerID int64  `json:"customer_id,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	Actor      string `json:"actor,omitempty"`
 }
 
 // EnqueueInbox writes accepted requests.
@@ -545,7 +550,7 @@ func (db *DB) PrivacyRequests(ctx context.Context, status string, limit int) ([]
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
-	q := `SELECT id, source, ref, kind, shop, identifiers, payload, status, message, created_at, handled_at FROM privacy_requests`
+	q := `SELECT ` + privacyRequestCols + ` FROM privacy_requests`
 	args := []any{}
 	if status != "" {
 		q += ` WHERE status = $1`
@@ -556,24 +561,7 @@ func (db *DB) PrivacyRequests(ctx context.Context, status string, limit int) ([]
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []PrivacyRequest{}
-	for rows.Next() {
-		var p PrivacyRequest
-		var ids, payload string
-		var created int64
-		var handled sql.NullInt64
-		if err := rows.Scan(&p.ID, &p.Source, &p.Ref, &p.Kind, &p.Shop, &ids, &payload, &p.Status, &p.Message, &created, &handled); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(ids), &p.Identifiers); err != nil {
-			return nil, fmt.Errorf("privacy request %d: %w", p.ID, err)
-		}
-		p.Payload = json.RawMessage(payload)
-		p.CreatedAt, p.HandledAt = fromMS(created), fromNullMS(handled)
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return scanPrivacyRequests(rows)
 }
 
 // CreateLinkNonce stores an account-link nonce.

@@ -59,6 +59,11 @@ func (db *DB) mergeInTx(ctx context.Context, tx *Tx, winner, loser int64, via id
 	if err != nil {
 		return 0, fmt.Errorf("merge: record: %w", err)
 	}
+	if reason != "auto" { // staff merges are audited; automatic ones are in merges
+		if err := db.auditTx(ctx, tx, actor, "customer.merge", "customer:"+itoa64(winner), fmt.Sprintf("merged customer %d into %d (%s, merge %d)", loser, winner, reason, id)); err != nil {
+			return 0, err
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE merge_candidates SET status = 'approved', decided_at = $1, decided_by = $2
 		WHERE status = 'pending' AND ((customer_a = $3 AND customer_b = $4) OR (customer_a = $4 AND customer_b = $3))`,
 		ms(now), actor, winner, loser); err != nil {
@@ -152,6 +157,9 @@ func (db *DB) Unmerge(ctx context.Context, mergeID int64, actor string) error {
 			return err
 		}
 		if err := bumpIdentityGeneration(ctx, tx); err != nil {
+			return err
+		}
+		if err := db.auditTx(ctx, tx, actor, "customer.unmerge", "customer:"+itoa64(loser), fmt.Sprintf("split customer %d from %d (merge %d)", loser, winner, mergeID)); err != nil {
 			return err
 		}
 		// Clear the fields the winner only had because of the loser.
@@ -282,8 +290,10 @@ func (db *DB) DecideMergeCandidate(ctx context.Context, id int64, approve bool, 
 		}
 		now := db.Clock.Now()
 		if !approve {
-			_, err := tx.ExecContext(ctx, `UPDATE merge_candidates SET status = 'rejected', decided_at = $1, decided_by = $2 WHERE id = $3`, ms(now), actor, id)
-			return err
+			if _, err := tx.ExecContext(ctx, `UPDATE merge_candidates SET status = 'rejected', decided_at = $1, decided_by = $2 WHERE id = $3`, ms(now), actor, id); err != nil {
+				return err
+			}
+			return db.auditTx(ctx, tx, actor, "customer.merge_reject", "merge_candidate:"+itoa64(id), fmt.Sprintf("kept customers %d and %d apart", a, b))
 		}
 		if a, err = canonical(ctx, tx, a); err != nil {
 			return err

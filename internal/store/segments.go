@@ -694,3 +694,20 @@ func (db *DB) RefreshSegmentsByDate(ctx context.Context) (int, error) {
 	}
 	return done, nil
 }
+
+// InSegment reports whether a customer is a member of a segment (the
+// channels capability's seam: on-site messages for a segment).
+func (db *DB) InSegment(ctx context.Context, segmentID, customerID int64) (bool, error) {
+	var n int
+	err := db.Read.QueryRowContext(ctx, `SELECT count(*) FROM segment_members WHERE segment_id = $1 AND customer_id = $2`, segmentID, customerID).Scan(&n)
+	return n > 0, err
+}
+
+// Members lists a segment's member ids (the channels capability's seam:
+// DM lists and LINE audiences of a segment).
+func (db *DB) Members(ctx context.Context, segmentID int64) ([]int64, error) {
+	if _, err := db.Segment(ctx, segmentID); err != nil {
+		return nil, err
+	}
+	return db.readIDs(ctx, `SELECT customer_id FROM segment_members WHERE segment_id = $1 ORDER BY customer_id`, segmentID)
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/event"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/product"
+	"github.com/enishi-crm/enishi/internal/secret"
 )
 
 // Store is everything enishi asks of its database.
@@ -91,7 +92,11 @@ type Store interface {
 
 	Stats(ctx context.Context) (Stats, error)
 
+	ChannelStore
 	AnalyticsStore
+	SecurityStore
+	PrivacyStore
+	RetentionStore
 }
 
 // BatchResult counts what one import call did.
@@ -102,6 +107,10 @@ type BatchResult struct {
 	NewCustomers int `json:"new_customers"`
 	Merges       int `json:"merges"`
 	Candidates   int `json:"merge_candidates"`
+	// Suppressed counts records that carried an erased person's identifier:
+	// orders and customer records are filed under the erased customer
+	// without personal data; events are not stored.
+	Suppressed int `json:"suppressed"`
 	// CustomerIDs lists, per input record, the customer it was filed under
 	// (0 for records that name no customer, such as products).
 	CustomerIDs []int64 `json:"-"`
@@ -115,6 +124,7 @@ func (r *BatchResult) Add(o BatchResult) {
 	r.NewCustomers += o.NewCustomers
 	r.Merges += o.Merges
 	r.Candidates += o.Candidates
+	r.Suppressed += o.Suppressed
 }
 
 // Stats are the headline counts (`enishi stats`).
@@ -159,6 +169,11 @@ type User struct {
 	PasswordHash string     `json:"-"`
 	CreatedAt    time.Time  `json:"created_at"`
 	DisabledAt   *time.Time `json:"disabled_at,omitempty"`
+	// TOTPSecret is the sealed TOTP seed ("" without a second factor);
+	// TOTPEnabled is true once a first code confirmed it.
+	TOTPSecret   string `json:"-"`
+	TOTPEnabled  bool   `json:"totp_enabled"`
+	TOTPLastStep int64  `json:"-"`
 }
 
 // Session is a signed-in browser. Only the token's hash is stored.
@@ -243,6 +258,7 @@ type DB struct {
 	growth growth
 	tables tablePresence
 	wake   wakers
+	box    *secret.Box // seals secrets; nil until SetSecretBox
 }
 
 // New returns a store over the given pools.
