@@ -60,4 +60,3 @@ CREATE TABLE engine_dirty (
 
 -- Event conditions and triggers look events up by name and time.
 CREATE INDEX events_name_time ON events (name, occurred_at);
-CREATE INDEX IF NOT EXISTS orders_ordered_at ON orders (ordered_at);
