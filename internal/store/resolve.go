@@ -19,6 +19,7 @@ import (
 // customer_id and origin_customer_id. Merges move their rows; unmerges move
 // them back by origin. A feature that adds such a table adds it here.
 var customerTables = []string{"identities", "orders", "events", "consent_records", "customer_tags", "notes", "inquiries", "messages", "message_events", "push_subscriptions",
+	"journey_enrollments", "outbox",
 	"subscriptions", "subscription_changes", "survey_invitations", "survey_responses", "survey_answers", "reviews", "inquiry_tags", "inquiry_replies"}
 
 // RegisterCustomerTable adds a table to those moved by merges. Call it at
