@@ -47,6 +47,13 @@ type Surveys interface {
 	SurveyURL(ctx context.Context, baseURL string, surveyID, customerID int64, channel string) (string, error)
 }
 
+// Reviews gives the shop's review page for a product a customer bought
+// (store: the setting reviews.request_url), for the review_url merge
+// field; "" when none is set.
+type Reviews interface {
+	ReviewURL(ctx context.Context, sku, orderRef string) (string, error)
+}
+
 // Exclusions leaves customers out of marketing for a reason of the shop's
 // (store.InquiryStore: an open or pending inquiry, when the setting is on);
 // nil leaves nobody out.
@@ -68,6 +75,7 @@ type Config struct {
 	Recommender Recommender
 	Loyalty     Loyalty
 	Surveys     Surveys
+	Reviews     Reviews
 	Exclusions  Exclusions
 	Log         *slog.Logger
 	// Workers bounds concurrent provider calls in one batch (default 8).
@@ -608,6 +616,13 @@ func (s *Service) mergeData(ctx context.Context, set *Settings, r *Recipient, va
 	}
 	if code, ok := vars["coupon_code"].(string); ok {
 		d.CouponCode = code
+	}
+	if s.cfg.Reviews != nil && tpl.NeedsReview && r.LastPurchase != nil {
+		u, err := s.cfg.Reviews.ReviewURL(ctx, r.LastPurchase.SKU, r.LastPurchase.OrderRef)
+		if err != nil {
+			return d, fmt.Errorf("review link: %w", err)
+		}
+		d.ReviewURL = u
 	}
 	if s.cfg.Surveys != nil && tpl.NeedsSurvey && set.BaseURL != "" {
 		if id, ok := surveyID(vars["survey_id"]); ok {

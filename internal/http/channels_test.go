@@ -100,7 +100,7 @@ func newChanEnv(t *testing.T, open storetest.Opener) *chanEnv {
 		svc.SetSenders(ps.Senders, ps.LINE)
 		return nil
 	}
-	svc, err = channel.New(ctx, channel.Config{Store: db, Clock: c, Secrets: sec, Recommender: db, Surveys: &survey.Linker{Store: db}, Exclusions: db,
+	svc, err = channel.New(ctx, channel.Config{Store: db, Clock: c, Secrets: sec, Recommender: db, Surveys: &survey.Linker{Store: db}, Reviews: db, Exclusions: db,
 		Sleep: func(context.Context, time.Duration) error { return nil }})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
 package http_test
 
 import (
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/csv"
 	"errors"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/enishi-crm/enishi/internal/channel"
 	"github.com/enishi-crm/enishi/internal/clock"
@@ -18,6 +21,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/ingest"
 	"github.com/enishi-crm/enishi/internal/message"
 	"github.com/enishi-crm/enishi/internal/order"
+	"github.com/enishi-crm/enishi/internal/review"
 	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/store/storetest"
 )
@@ -84,6 +88,19 @@ func TestSurveyAnsweredThroughItsLinkReachesProfileSegmentAndExport(t *testing.T
 		if !strings.HasPrefix(pathA, "/s/") {
 			t.Fatalf("link %s", linkA)
 		}
+		// A segment of dry-skinned detractors, made before anyone answered.
+		segKey := e.key("segments:write", "customers:read")
+		code, seg := e.call(nil, "POST", "/api/v1/segments", segKey, map[string]any{"name": "乾燥肌の批判者", "condition": map[string]any{"all": []any{
+			map[string]any{"field": "survey_answer", "survey_id": sid, "question": "skin", "op": "has", "value": "dry"},
+			map[string]any{"field": "nps_category", "op": "=", "value": "detractor"}}}}, nil)
+		if code != 201 {
+			t.Fatalf("segment: %d %v", code, seg)
+		}
+		segID := int64(seg["id"].(float64))
+		if code, out := e.call(nil, "POST", "/api/v1/segments", segKey, map[string]any{"name": "x", "condition": map[string]any{
+			"field": "survey_answer", "survey_id": sid, "op": "has", "value": "dry"}}, nil); code != 400 || out["error"].(map[string]any)["field"] != "condition.question" {
+			t.Errorf("survey_answer without question: %d %v", code, out)
+		}
 
 		// The answer page: Japanese, no login, a form token.
 		code, html := e.page("GET", pathA, nil, nil)
@@ -130,7 +147,32 @@ func TestSurveyAnsweredThroughItsLinkReachesProfileSegmentAndExport(t *testing.T
 		if !found {
 			t.Errorf("no survey on the timeline: %v", v["timeline"])
 		}
-		// In a segment count: answered skin dry, and NPS detractor.
+		// In the segment's count, once the change feed has run (as the
+		// engine does in serve).
+		for {
+			cs, err := e.db.ClaimChanged(ctx, 100, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cs) == 0 {
+				break
+			}
+			ids := make([]int64, len(cs))
+			for i, c := range cs {
+				ids[i] = c.CustomerID
+			}
+			if _, err := e.db.RefreshSegmentsFor(ctx, ids); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.db.DoneChanged(ctx, cs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		code, cntSeg := e.call(nil, "GET", "/api/v1/segments/"+itoa(segID)+"/count", segKey, nil, nil)
+		if code != 200 || cntSeg["count"].(float64) != 1 {
+			t.Fatalf("segment count after the answer: %d %v", code, cntSeg)
+		}
+		// The same through the store-side preview.
 		cond := map[string]any{"conditions": []map[string]any{
 			{"field": "survey_answer", "survey_id": sid, "question": "skin", "value": "dry", "op": "has"},
 			{"field": "nps_category", "op": "=", "value": "detractor"}}}
@@ -506,6 +548,45 @@ func TestOpenInquiryKeepsTheCustomerOutOfMarketing(t *testing.T) {
 		}
 		if n := len(ce.smtp.Messages()); n != 2 {
 			t.Errorf("%d mails, want the service mail and the second campaign", n)
+		}
+	})
+}
+
+func TestReviewRequestLinksTheLastPurchasesReviewPage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		t.Parallel()
+		ce := newChanEnv(t, open)
+		cust := ce.customer("c0011", "saburo@example.com", true)
+		if err := ce.db.SetSetting(ctx, review.SettingRequestURL, "https://shop.example.com/products/{sku}/reviews/new?order={order_id}"); err != nil {
+			t.Fatal(err)
+		}
+		code, tpl := ce.call(nil, "POST", "/api/v1/templates", ce.admin, map[string]any{"name": "レビュー依頼", "purpose": "marketing", "variants": []any{
+			map[string]any{"channel": "email", "subject": "ご感想をお聞かせください", "blocks": []any{
+				map[string]any{"type": "button", "text": "レビューを書く", "url": "{{ review_url }}"}}}}}, nil)
+		if code != 201 {
+			t.Fatalf("template: %d %v", code, tpl)
+		}
+		if _, err := ce.svc.Send(ctx, message.Outgoing{Key: "review:" + itoa(cust), CustomerID: cust, Channel: message.Email,
+			Purpose: message.Marketing, TemplateID: int64(tpl["id"].(float64)), Source: "journey:1:step:review"}); err != nil {
+			t.Fatal(err)
+		}
+		// The button is click-tracked: its signed target is the review page.
+		body := decodedBody(t, ce.smtp.Messages()[0].Data)
+		var targets []string
+		for _, m := range regexp.MustCompile(regexp.QuoteMeta(ce.srv.URL)+`/t/c/([A-Za-z0-9_\-]+)\.`).FindAllStringSubmatch(body, -1) {
+			raw, err := base64.RawURLEncoding.DecodeString(m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, n := binary.Uvarint(raw) // the message id, then the target
+			targets = append(targets, string(raw[n:]))
+		}
+		found := false
+		for _, u := range targets {
+			found = found || strings.HasPrefix(u, "https://shop.example.com/products/TEA-100/reviews/new?order=o-c0011")
+		}
+		if !found {
+			t.Fatalf("no link to the review page among %v", targets)
 		}
 	})
 }

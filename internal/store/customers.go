@@ -485,6 +485,9 @@ func (db *DB) AddInquiry(ctx context.Context, inq customer.Inquiry) (int64, erro
 		id, err = db.insertInquiry(ctx, tx, inq, "")
 		return err
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
 	return id, err
 }
 
@@ -514,7 +517,12 @@ func (db *DB) insertInquiry(ctx context.Context, tx *Tx, inq customer.Inquiry, e
 	err = tx.QueryRowContext(ctx, `INSERT INTO inquiries (customer_id, origin_customer_id, channel, subject, body, status, assignee, external_id, created_at, updated_at)
 		VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
 		cid, inq.Channel, inq.Subject, inq.Body, inq.Status, inq.Assignee, externalID, ms(at)).Scan(&id)
-	return id, err
+	if err != nil {
+		return 0, err
+	}
+	// Open inquiries count in segments (open_inquiries) and in the
+	// campaign exclusion.
+	return id, db.markChanged(ctx, tx, []int64{cid}, db.Clock.Now())
 }
 
 // RecordConsent appends a consent record for a customer.

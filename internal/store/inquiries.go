@@ -258,11 +258,12 @@ func (db *DB) UpdateInquiry(ctx context.Context, id int64, status, assignee *str
 				return err
 			}
 		}
-		return nil
+		return db.inquiryChanged(ctx, tx, id)
 	})
 	if err != nil {
 		return nil, err
 	}
+	db.notifyChanged()
 	return db.Inquiry(ctx, id)
 }
 
@@ -291,10 +292,25 @@ func (db *DB) AddInquiryReply(ctx context.Context, r customer.InquiryReply, keep
 		if !keepStatus && status == customer.InquiryOpen {
 			next = customer.InquiryPending
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE inquiries SET status = $1, updated_at = $2 WHERE id = $3`, next, now, r.InquiryID)
-		return err
+		if _, err := tx.ExecContext(ctx, `UPDATE inquiries SET status = $1, updated_at = $2 WHERE id = $3`, next, now, r.InquiryID); err != nil {
+			return err
+		}
+		return db.inquiryChanged(ctx, tx, r.InquiryID)
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
 	return id, err
+}
+
+// inquiryChanged marks an inquiry's customer in the change feed: segments
+// look at open inquiries and their tags.
+func (db *DB) inquiryChanged(ctx context.Context, tx *Tx, id int64) error {
+	var cid int64
+	if err := tx.QueryRowContext(ctx, `SELECT customer_id FROM inquiries WHERE id = $1`, id).Scan(&cid); err != nil {
+		return err
+	}
+	return db.markChanged(ctx, tx, []int64{cid}, db.Clock.Now())
 }
 
 // SetInquiryTags replaces an inquiry's tags.
@@ -316,7 +332,7 @@ func (db *DB) SetInquiryTags(ctx context.Context, id int64, tags []string) error
 		return errs.FieldErrorf("tags", "at most 20 tags")
 	}
 	sort.Strings(clean)
-	return db.inTx(ctx, func(tx *Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		var cust, origin int64
 		if err := tx.QueryRowContext(ctx, `SELECT customer_id, origin_customer_id FROM inquiries WHERE id = $1`, id).Scan(&cust, &origin); err != nil {
 			return notFound(err, "inquiry", id)
@@ -331,9 +347,15 @@ func (db *DB) SetInquiryTags(ctx context.Context, id int64, tags []string) error
 				return err
 			}
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE inquiries SET updated_at = $1 WHERE id = $2`, now, id)
-		return err
+		if _, err := tx.ExecContext(ctx, `UPDATE inquiries SET updated_at = $1 WHERE id = $2`, now, id); err != nil {
+			return err
+		}
+		return db.markChanged(ctx, tx, []int64{cust}, db.Clock.Now())
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
+	return err
 }
 
 // InquiryCounts counts inquiries by status, and unresolved ones by

@@ -137,12 +137,18 @@ func (db *DB) ImportReviews(ctx context.Context, rs []review.Review) (BatchResul
 			res.Inserted++
 		}
 		res.NewCustomers, res.Merges, res.Candidates, res.Suppressed = r.result.NewCustomers, r.result.Merges, r.result.Candidates, r.result.Suppressed
-		return nil
+		if res.Inserted+res.Updated == 0 {
+			return nil
+		}
+		return db.markChanged(ctx, tx, res.CustomerIDs, db.Clock.Now())
 	})
 	if err != nil {
 		return BatchResult{}, err
 	}
 	r.committed()
+	if res.Inserted+res.Updated > 0 {
+		db.notifyChanged()
+	}
 	return res, nil
 }
 
@@ -164,6 +170,16 @@ func (r *resolver) fileActor(ctx context.Context, rec *customer.Record, remainin
 		}
 	}
 	return 0, 0, nil
+}
+
+// ReviewURL fills the review page template (setting reviews.request_url)
+// for a product and order; "" when no template is set.
+func (db *DB) ReviewURL(ctx context.Context, sku, orderRef string) (string, error) {
+	tmpl, ok, err := db.Setting(ctx, review.SettingRequestURL)
+	if err != nil || !ok || strings.TrimSpace(tmpl) == "" {
+		return "", err
+	}
+	return review.RequestURL(strings.TrimSpace(tmpl), sku, orderRef)
 }
 
 // ListReviews lists reviews, newest first.

@@ -165,6 +165,8 @@ func (cp *condCompiler) leaf(f *segment.FieldInfo, c segment.Condition) (string,
 			return cp.text("COALESCE("+col+", '')", c)
 		}
 		return cp.number(col, f, c)
+	case voiceFields[f.Name]:
+		return cp.voice(f, c)
 	case f.Name == "rank":
 		return cp.text("COALESCE((SELECT m.rank FROM loyalty_members m WHERE m.customer_id = c.id), '')", c)
 	case f.Name == "points_balance":

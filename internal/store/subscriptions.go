@@ -134,6 +134,7 @@ func subKey(source, ext string) string { return source + "\x00" + ext }
 func (db *DB) ImportSubscriptions(ctx context.Context, ups []subscription.Update) (BatchResult, error) {
 	var res BatchResult
 	var r *resolver
+	var w *subWriter
 	err := db.inTx(ctx, func(tx *Tx) error {
 		res = BatchResult{CustomerIDs: make([]int64, len(ups))}
 		var err error
@@ -149,7 +150,7 @@ func (db *DB) ImportSubscriptions(ctx context.Context, ups []subscription.Update
 		if err := r.prefetch(ctx, buyers); err != nil {
 			return err
 		}
-		w := &subWriter{db: db, tx: tx, r: r, now: db.Clock.Now(), seen: map[string]*subRow{}, res: &res}
+		w = &subWriter{db: db, tx: tx, r: r, now: db.Clock.Now(), seen: map[string]*subRow{}, res: &res}
 		if err := w.load(ctx, ups); err != nil {
 			return err
 		}
@@ -167,12 +168,18 @@ func (db *DB) ImportSubscriptions(ctx context.Context, ups []subscription.Update
 			res.CustomerIDs[i] = r.current(id)
 		}
 		res.NewCustomers, res.Merges, res.Candidates, res.Suppressed = r.result.NewCustomers, r.result.Merges, r.result.Candidates, r.result.Suppressed
-		return nil
+		if res.Inserted+res.Updated == 0 {
+			return nil
+		}
+		return db.markChanged(ctx, tx, res.CustomerIDs, w.now)
 	})
 	if err != nil {
 		return BatchResult{}, err
 	}
 	r.committed()
+	if res.Inserted+res.Updated > 0 {
+		db.notifyChanged()
+	}
 	return res, nil
 }
 

@@ -137,13 +137,21 @@ func (db *DB) RefreshSubscriptionRisk(ctx context.Context) (*RiskRefresh, error)
 			}
 		}
 		b, _ := json.Marshal(m)
-		_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, SettingRiskModel, string(b), ms(now))
-		return err
+		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, SettingRiskModel, string(b), ms(now)); err != nil {
+			return err
+		}
+		// Segments on the risk see the new scores.
+		scored := make([]int64, len(lives))
+		for i, l := range lives {
+			scored[i] = l.c.customer
+		}
+		return db.markChanged(ctx, tx, scored, now)
 	})
 	if err != nil {
 		return nil, err
 	}
+	db.notifyChanged()
 	return out, nil
 }
 

@@ -290,6 +290,9 @@ func (db *DB) SubmitSurveyResponse(ctx context.Context, sub SurveySubmission) (i
 		if cust == nil {
 			return nil
 		}
+		if err := db.markChanged(ctx, tx, []int64{cust.(int64)}, now); err != nil {
+			return err
+		}
 		// An event on the customer's timeline for journeys (free text stays
 		// out of it: it is on the response).
 		b, _ := json.Marshal(props)
@@ -298,6 +301,9 @@ func (db *DB) SubmitSurveyResponse(ctx context.Context, sub SurveySubmission) (i
 			cust, origin, SurveyEventName, ms(now), SurveyEventSource, fmt.Sprintf("survey:%d:%d", id, ms(now)), string(b))
 		return err
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
 	return id, err
 }
 

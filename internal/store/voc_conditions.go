@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 
 	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/segment"
 	"github.com/enishi-crm/enishi/internal/subscription"
 	"github.com/enishi-crm/enishi/internal/survey"
 )
@@ -231,4 +233,51 @@ func (db *DB) CountVOCSegment(ctx context.Context, conds []VOCCondition) (int64,
 		ids = append(ids, id)
 	}
 	return n, ids, rows.Err()
+}
+
+// voiceFields are the segment language's fields compiled by voice.
+var voiceFields = func() map[string]bool {
+	m := map[string]bool{}
+	for _, f := range VOCFields {
+		m[f.Name] = true
+	}
+	return m
+}()
+
+// voice compiles the subscription and voice-of-the-customer fields of the
+// segment language (segment.Fields) through VOCExpr and VOCHas, with the
+// compiler's own operators. Fields that change with the date or with the
+// daily risk refit make the segment re-check every customer on a date flip.
+func (cp *condCompiler) voice(f *segment.FieldInfo, c segment.Condition) (string, error) {
+	switch f.Name {
+	case "days_until_next_delivery", "days_since_subscription_cancel", "subscription_cancel_risk", "subscription_risk_tier":
+		cp.full = true
+	}
+	vc := VOCCondition{Field: f.Name, Op: c.Op, SurveyID: c.SurveyID, Question: c.Question}
+	if f.Kind == segment.Tag {
+		v, _ := segment.TextValue(c.Value)
+		vc.Value = strings.TrimSpace(v)
+		return VOCHas(vc, cp.arg)
+	}
+	var expr string
+	if f.Name == "survey_responded" {
+		expr = `(SELECT count(*) FROM survey_responses r WHERE r.customer_id = c.id AND r.survey_id = ` + cp.arg(c.SurveyID) + `)`
+	} else {
+		var err error
+		if expr, err = VOCExpr(f.Name, vc, cp.now, cp.arg); err != nil {
+			return "", err
+		}
+	}
+	if f.Kind == segment.Text {
+		return cp.text("COALESCE("+expr+", '')", c)
+	}
+	if f.Kind == segment.Count {
+		if c.Op == "" {
+			c.Op = ">=" // "answered", "has reviews": at least once
+		}
+		if len(c.Value) == 0 {
+			c.Value = json.RawMessage("1")
+		}
+	}
+	return cp.number(expr, f, c)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/review"
+	"github.com/enishi-crm/enishi/internal/segment"
 	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/subscription"
 	"github.com/enishi-crm/enishi/internal/survey"
@@ -25,6 +26,7 @@ func vocCases() []Case {
 		{"InquiryDeskStatusTagsRepliesAndExclusion", testInquiryDesk},
 		{"SubscriptionConditionsCountTheRightCustomers", testSubscriptionConditions},
 		{"ErasureClearsWhatTheCustomerSaidAndKeepsTheCounts", testVoiceErasure},
+		{"SubscriptionSegmentsFollowTheFeedAndTheDate", testSubscriptionSegments},
 	}
 }
 
@@ -425,5 +427,61 @@ func testVoiceErasure(t *testing.T, db *store.DB, _ *clock.Manual) {
 	res := must[*survey.Results](t)(db.SurveyResults(ctx, sv.ID, 10))
 	if rep.Total.Subscriptions != 1 || rep.Total.Reached[1] != 1 || rr.Reviews != 1 || rr.Average != 2 || res.Responses != 1 || res.Questions[0].Options[0].Count != 1 {
 		t.Errorf("after erasure: retention %+v ratings %+v survey %+v", rep.Total, rr, res)
+	}
+}
+
+// testSubscriptionSegments: segments on subscription fields (the journey
+// triggers "3 days before the next delivery", "after the 1st delivery",
+// "30 days after cancelling") enter through the change feed and the date.
+func testSubscriptionSegments(t *testing.T, db *store.DB, c *clock.Manual) {
+	mk := func(name, cond string) int64 {
+		t.Helper()
+		cnd, err := segment.Parse([]byte(cond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return must[*segment.Segment](t)(db.CreateSegment(ctx, segment.Segment{Name: name, Condition: cnd})).ID
+	}
+	dueIn3 := mk("次回お届け3日前", `{"field":"days_until_next_delivery","op":"=","value":3}`)
+	after1st := mk("1回目お届け後", `{"all":[{"field":"subscription_deliveries","op":"=","value":1},{"field":"subscription_status","op":"has","value":"live"}]}`)
+	winBack := mk("解約30日後", `{"all":[{"field":"days_since_subscription_cancel","op":"=","value":30},{"field":"subscription_count","op":"=","value":0}]}`)
+	members := func(id int64) int64 { t.Helper(); return must[int64](t)(db.CountSegment(ctx, id)) }
+
+	in4 := T0.AddDate(0, 0, 4)
+	res := must[store.BatchResult](t)(db.ImportSubscriptions(ctx, []subscription.Update{
+		contract(t, "A", "a@example.jp", day(27), &in4, subscription.Active, 1),
+		contract(t, "B", "b@example.jp", day(90), nil, subscription.Active, 3),
+	}))
+	drainChanges(t, db)
+	if members(dueIn3) != 0 || members(after1st) != 1 || members(winBack) != 0 {
+		t.Fatalf("at T0: %d %d %d", members(dueIn3), members(after1st), members(winBack))
+	}
+	cancel := subscription.Update{Source: "cart", ExternalID: "B", Kind: subscription.CancelledK, CancelReason: ptrTo("価格が高い")}
+	must[store.BatchResult](t)(db.ImportSubscriptions(ctx, []subscription.Update{cancel}))
+	drainChanges(t, db)
+	// A day later A's next delivery is 3 days away; 30 days after B cancelled, B is due a win-back.
+	c.Advance(24 * time.Hour)
+	must[int](t)(db.RefreshSegmentsByDate(ctx))
+	if members(dueIn3) != 1 {
+		t.Errorf("3 days before the next delivery: %d members", members(dueIn3))
+	}
+	c.Advance(29 * 24 * time.Hour)
+	must[int](t)(db.RefreshSegmentsByDate(ctx))
+	if members(dueIn3) != 0 || members(winBack) != 1 {
+		t.Errorf("30 days on: due %d, win-back %d", members(dueIn3), members(winBack))
+	}
+	ms := must2m(t)(db.SegmentMembers(ctx, winBack, 10, 0))
+	if len(ms) != 1 || ms[0].ID != res.CustomerIDs[1] {
+		t.Errorf("win-back members %+v", ms)
+	}
+}
+
+func must2m(t testing.TB) func(v []customer.Summary, err error) []customer.Summary {
+	return func(v []customer.Summary, err error) []customer.Summary {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
 	}
 }
