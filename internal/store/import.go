@@ -95,6 +95,9 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		if err := db.writeOrders(ctx, tx, orders, origins, upserts, replaceLines); err != nil {
 			return err
 		}
+		if err := db.ordersLoyalty(ctx, tx, orders, origins, upserts, newIdx, r.birthday); err != nil {
+			return err
+		}
 		if err := r.refreshAggregates(ctx); err != nil {
 			return err
 		}
