@@ -27,6 +27,7 @@ type Case struct {
 func suites() [][]Case {
 	return [][]Case{
 		coreCases(),
+		loyaltyCases(),
 	}
 }
 
@@ -123,6 +124,7 @@ func CheckIntegrity(t testing.TB, db *store.DB) {
 	if n != 0 {
 		t.Errorf("integrity: %d customers' aggregates differ from their paid orders", n)
 	}
+	checkLoyaltyIntegrity(t, db)
 }
 
 // Buyer builds a customer record from optional identifiers.
