@@ -52,7 +52,7 @@ func checkLoyaltyIntegrity(t testing.TB, db *store.DB) {
 		"entries apart from their lot": `SELECT count(*) FROM point_entries e JOIN point_entries l ON l.id = e.lot_id
 			WHERE e.customer_id <> l.customer_id OR e.origin_customer_id <> l.origin_customer_id OR coalesce(e.expires_at, -1) <> coalesce(l.expires_at, -1)`,
 		"entries without a lot": `SELECT count(*) FROM point_entries e WHERE NOT EXISTS (SELECT 1 FROM point_entries l WHERE l.id = e.lot_id)`,
-		"balances below zero": `SELECT count(*) FROM (SELECT customer_id FROM point_entries GROUP BY customer_id HAVING sum(points) < 0) x`,
+		"balances below zero":   `SELECT count(*) FROM (SELECT customer_id FROM point_entries GROUP BY customer_id HAVING sum(points) < 0) x`,
 	} {
 		var n int
 		if err := db.Read.QueryRowContext(ctx, q).Scan(&n); err != nil {
