@@ -12,7 +12,9 @@ import (
 	"github.com/enishi-crm/enishi/internal/order"
 )
 
-func tokyo(y int, m time.Month, d, h int) time.Time { return time.Date(y, m, d, h, 0, 0, 0, clock.Tokyo) }
+func tokyo(y int, m time.Month, d, h int) time.Time {
+	return time.Date(y, m, d, h, 0, 0, 0, clock.Tokyo)
+}
 
 func TestDefaultProgramMatchesTheFourRanks(t *testing.T) {
 	p := DefaultProgram()
