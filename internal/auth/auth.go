@@ -33,7 +33,8 @@ const (
 	CampaignsSend   Permission = "campaigns:send"
 	JourneysWrite   Permission = "journeys:write"
 	IngestWrite     Permission = "ingest:write" // event API write keys
-	PointsRedeem    Permission = "points:redeem"
+	PointsRedeem    Permission = "points:redeem" // checkout integrations: redeem points, check coupon codes
+	LoyaltyWrite    Permission = "loyalty:write" // loyalty programme, point adjustments and imports, coupon campaigns and issues
 	SettingsWrite   Permission = "settings:write"
 	UsersManage     Permission = "users:manage"
 	KeysManage      Permission = "keys:manage"
@@ -43,7 +44,7 @@ const (
 // AllPermissions lists every permission.
 var AllPermissions = []Permission{
 	CustomersRead, CustomersWrite, CustomersExport, PIIRead, ReportsRead, ImportsWrite,
-	SegmentsWrite, CampaignsSend, JourneysWrite, IngestWrite, PointsRedeem,
+	SegmentsWrite, CampaignsSend, JourneysWrite, IngestWrite, PointsRedeem, LoyaltyWrite,
 	SettingsWrite, UsersManage, KeysManage, AuditRead,
 }
 
@@ -51,7 +52,7 @@ var AllPermissions = []Permission{
 var Roles = map[string][]Permission{
 	"admin": AllPermissions,
 	"marketer": {CustomersRead, CustomersWrite, CustomersExport, PIIRead, ReportsRead, ImportsWrite,
-		SegmentsWrite, CampaignsSend, JourneysWrite},
+		SegmentsWrite, CampaignsSend, JourneysWrite, LoyaltyWrite},
 	"analyst": {CustomersRead, ReportsRead},
 	"support": {CustomersRead, CustomersWrite, PIIRead},
 }

@@ -34,6 +34,7 @@ func (s *Server) routesCore() {
 	})
 	s.routesCustomers()
 	s.routesAdmin()
+	s.routesLoyalty()
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {

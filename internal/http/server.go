@@ -18,6 +18,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/auth"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/loyalty"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
@@ -31,6 +32,8 @@ type Config struct {
 	Log      *slog.Logger
 	// SecureCookies marks session cookies Secure (serving over TLS).
 	SecureCookies bool
+	// DiscountCodes writes coupon codes to Shopify (nil: not configured).
+	DiscountCodes loyalty.DiscountCodeWriter
 }
 
 // Route describes one registered route, for documentation and the test
