@@ -32,7 +32,7 @@ const (
 	SegmentsWrite   Permission = "segments:write"
 	CampaignsSend   Permission = "campaigns:send"
 	JourneysWrite   Permission = "journeys:write"
-	IngestWrite     Permission = "ingest:write" // event API write keys
+	IngestWrite     Permission = "ingest:write"  // event API write keys
 	PointsRedeem    Permission = "points:redeem" // checkout integrations: redeem points, check coupon codes
 	LoyaltyWrite    Permission = "loyalty:write" // loyalty programme, point adjustments and imports, coupon campaigns and issues
 	SettingsWrite   Permission = "settings:write"
