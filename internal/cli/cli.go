@@ -69,6 +69,10 @@ func commands() []command {
 		{"user", "manage staff accounts", cmdUser},
 		{"apikey", "manage API keys", cmdAPIKey},
 		{"settings", "read and change settings", cmdSettings},
+		{"points", "points balances, adjustments, redemptions, imports and liability", cmdPoints},
+		{"coupon", "coupon campaigns, codes, issues and Shopify sync", cmdCoupon},
+		{"rank", "evaluate member ranks, rank history and reports", cmdRank},
+		{"loyalty", "show or set the loyalty programme; run the daily work", cmdLoyalty},
 	}
 }
 

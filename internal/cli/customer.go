@@ -11,6 +11,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/identity"
+	"github.com/enishi-crm/enishi/internal/loyalty"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
@@ -69,6 +70,11 @@ func cmdCustomer(ctx context.Context, env *Env, args []string) error {
 			return printJSON(env.Stdout, v)
 		}
 		printView(env, v)
+		sum, err := st.CustomerLoyalty(ctx, v.ID)
+		if err != nil {
+			return err
+		}
+		printLoyalty(env, sum)
 	case "search":
 		list, total, err := st.SearchCustomers(ctx, customer.Query{Q: strings.Join(pos, " "), Limit: *limit})
 		if err != nil {
@@ -178,6 +184,9 @@ func printView(env *Env, v *customer.View) {
 // validateSetting checks values of settings the code reads.
 func validateSetting(key, value string) error {
 	switch key {
+	case loyalty.ProgramSetting:
+		_, err := loyalty.ParseProgram([]byte(value))
+		return err
 	case "identity.manual_merge_kinds":
 		var kinds []string
 		if err := json.Unmarshal([]byte(value), &kinds); err != nil {
@@ -190,4 +199,21 @@ func validateSetting(key, value string) error {
 		}
 	}
 	return nil
+}
+
+// printLoyalty prints the 360's loyalty lines: rank, points, coupons.
+func printLoyalty(env *Env, s *loyalty.CustomerSummary) {
+	w := env.Stdout
+	fmt.Fprintf(w, "loyalty:\n  rank         %s (%s), %s %s in the rank period", s.Rank.Name, s.Rank.Code, group(int(s.Value)), s.Metric)
+	if s.NextRank != nil {
+		fmt.Fprintf(w, "; %s more for %s", group(int(s.ToNext)), s.NextRank.Name)
+	}
+	fmt.Fprintf(w, "\n  points       %s", group(int(s.Points)))
+	if len(s.Expiring) > 0 {
+		fmt.Fprintf(w, " (%s valid through %s)", group(int(s.Expiring[0].Points)), s.Expiring[0].ValidThrough)
+	}
+	fmt.Fprintln(w)
+	for _, c := range s.Coupons {
+		fmt.Fprintf(w, "  coupon       %s %s (%s)\n", c.Code, c.CampaignName, c.Status)
+	}
 }

@@ -26,6 +26,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	addr := fs.String("addr", envOr(env, "ENISHI_ADDR", "127.0.0.1:8080"), "address to listen on (env ENISHI_ADDR)")
 	demoMode := fs.Bool("demo", false, "fill an empty database with demo data and print an admin login (uses enishi-demo.db unless --db is given)")
 	demoCustomers := fs.Int("demo-customers", 2000, "customers to generate with --demo")
+	loyaltyDaily := fs.Bool("loyalty-daily", true, "run the daily loyalty work (ranks, point expiry, reminders) at 03:00 Asia/Tokyo")
 	devClock := fs.Bool("dev-clock", false, "let POST /api/v1/dev/clock move time forward (tests and demos only)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
 	tlsKey := fs.String("tls-key", "", "TLS key file")
@@ -56,7 +57,11 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != ""})
+	codes, err := shopifyWriter(env)
+	if err != nil {
+		return err
+	}
+	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != "", DiscountCodes: codes})
 	mountUI(api)
 
 	ln, err := net.Listen("tcp", *addr)
@@ -75,6 +80,9 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	}
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
+	}
+	if *loyaltyDaily {
+		go runLoyaltyDaily(ctx, env.Log, st, c)
 	}
 	errc := make(chan error, 1)
 	go func() {

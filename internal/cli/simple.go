@@ -180,6 +180,7 @@ func scopeList() string {
 // knownSettings documents the settings the CLI can change.
 var knownSettings = map[string]string{
 	"identity.manual_merge_kinds": `JSON array of identifier kinds whose links wait for approval instead of merging, e.g. ["phone"]`,
+	"loyalty.program":             "the loyalty programme as JSON: ranks, points, coupons (enishi loyalty show|set; docs/loyalty.md)",
 }
 
 func cmdSettings(ctx context.Context, env *Env, args []string) error {

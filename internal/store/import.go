@@ -95,7 +95,7 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		if err := db.writeOrders(ctx, tx, orders, origins, upserts, replaceLines); err != nil {
 			return err
 		}
-		if err := db.ordersLoyalty(ctx, tx, orders, origins, upserts, newIdx, r.birthday); err != nil {
+		if err := db.ordersLoyalty(ctx, tx, orders, origins, upserts, newIdx, r); err != nil {
 			return err
 		}
 		if err := r.refreshAggregates(ctx); err != nil {

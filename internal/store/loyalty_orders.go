@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/loyalty"
 	"github.com/enishi-crm/enishi/internal/order"
 )
@@ -19,8 +20,12 @@ import (
 // them when a refund lowers the total), and evaluates the buyers' ranks.
 // Unchanged orders never reach it, so re-importing a file does nothing.
 // New paid orders — the bulk of an import — cost one multi-row insert into
-// the ledger and one into order_points; the rest is a few queries per batch.
-func (db *DB) ordersLoyalty(ctx context.Context, tx *Tx, orders []order.Order, origins []int64, upserts, newIdx []int, birthday func(int64) string) error {
+// the ledger; the rest is a few queries per batch.
+// Ranks are evaluated only for buyers whose orders in the batch can move
+// their rank (a paid order inside the rank window, or a changed order), and
+// measured from the batch's own customer aggregates when those cover the
+// window exactly.
+func (db *DB) ordersLoyalty(ctx context.Context, tx *Tx, orders []order.Order, origins []int64, upserts, newIdx []int, batch orderBatch) error {
 	if len(upserts) == 0 {
 		return nil
 	}
@@ -36,12 +41,21 @@ func (db *DB) ordersLoyalty(ctx context.Context, tx *Tx, orders []order.Order, o
 		return err
 	}
 	now := db.Clock.Now()
+	from, to := prog.Ranks.Window(now)
 	custs := make([]int64, 0, len(upserts))
 	var updated []any
+	measure := map[int64]bool{} // buyers whose rank may move; true: count from orders
 	for _, i := range upserts {
-		custs = append(custs, orders[i].CustomerID)
-		if !isNew[i] {
-			updated = append(updated, orders[i].ID)
+		o := &orders[i]
+		custs = append(custs, o.CustomerID)
+		switch {
+		case !isNew[i]:
+			updated = append(updated, o.ID)
+			measure[o.CustomerID] = true
+		case o.Status == order.Paid && !o.OrderedAt.Before(from) && o.OrderedAt.Before(to):
+			if _, ok := measure[o.CustomerID]; !ok {
+				measure[o.CustomerID] = false
+			}
 		}
 	}
 	ranks, err := db.currentRanks(ctx, tx, int64s(custs))
@@ -53,7 +67,6 @@ func (db *DB) ordersLoyalty(ctx context.Context, tx *Tx, orders []order.Order, o
 		return err
 	}
 	var credits []entryRow
-	var earned []loyalty.Earning
 	var changes []orderPointsChange
 	for _, i := range upserts {
 		o := &orders[i]
@@ -62,7 +75,7 @@ func (db *DB) ordersLoyalty(ctx context.Context, tx *Tx, orders []order.Order, o
 			if o.Status != order.Paid || !prog.EarnsOn(o.OrderedAt) {
 				continue
 			}
-			e := prog.Earn(o, prog.Ranks.Current(ranks[o.CustomerID]), birthday(o.CustomerID))
+			e := prog.Earn(o, prog.Ranks.Current(ranks[o.CustomerID]), batch.birthday(o.CustomerID))
 			if e.Points <= 0 {
 				continue
 			}
@@ -71,8 +84,7 @@ func (db *DB) ordersLoyalty(ctx context.Context, tx *Tx, orders []order.Order, o
 				at = now
 			}
 			credits = append(credits, entryRow{customer: o.CustomerID, origin: origins[i], kind: loyalty.Earn, points: e.Points,
-				expires: prog.Points.ExpiresAt(at), at: at, orderID: o.ID})
-			earned = append(earned, e)
+				expires: prog.Points.ExpiresAt(at), at: at, orderID: o.ID, basis: e.Basis})
 			continue
 		}
 		var due int64
@@ -86,19 +98,34 @@ func (db *DB) ordersLoyalty(ctx context.Context, tx *Tx, orders []order.Order, o
 	if err := db.insertEntries(ctx, tx, credits); err != nil {
 		return err
 	}
-	_, err = db.insertMany(ctx, tx, `INSERT INTO order_points (order_id, lot_id, due, held, basis, updated_at)`, 6, "", len(credits),
-		func(i int, args []any) []any {
-			c := &credits[i]
-			return append(args, c.orderID, c.lot, c.points, c.points, earned[i].Basis, ms(now))
-		})
-	if err != nil {
-		return fmt.Errorf("record order points: %w", err)
-	}
 	if err := db.changeOrderPoints(ctx, tx, changes, now); err != nil {
 		return err
 	}
-	_, err = db.evaluateRanks(ctx, tx, &prog, custs, loyalty.ReasonOrder, now)
+	known := make(map[int64][2]int64, len(measure))
+	ids := make([]int64, 0, len(measure))
+	for id, fromOrders := range measure {
+		ids = append(ids, id)
+		if a, ok := batch.aggregates(id); ok && !fromOrders {
+			switch {
+			case a.OrderCount == 0:
+				known[id] = [2]int64{0, 0}
+			case !a.FirstOrderAt.Before(from) && a.LastOrderAt.Before(to):
+				known[id] = [2]int64{a.TotalSpent, a.OrderCount}
+			}
+		}
+	}
+	_, err = db.evaluateRanks(ctx, tx, &prog, ids, known, ranks, loyalty.ReasonOrder, now)
 	return err
+}
+
+// orderBatch is what ordersLoyalty asks of the import batch it runs in (the
+// resolver, which holds the batch's customers in memory).
+type orderBatch interface {
+	// birthday returns the customer's birthday (YYYY-MM-DD) or "".
+	birthday(id int64) string
+	// aggregates returns the customer's paid-order aggregates including the
+	// batch, when the batch knows them exactly.
+	aggregates(id int64) (customer.Aggregates, bool)
 }
 
 // orderPointsRow is the points an order holds, with its lot.
@@ -114,27 +141,38 @@ type orderPointsChange struct {
 	delta   int64 // points to give (+) or take back (−)
 }
 
+// orderPointsOf returns the points state of orders that earned: their
+// order_points row once they changed, else their earn credit as it was.
 func (db *DB) orderPointsOf(ctx context.Context, tx *Tx, orderIDs []any) (map[int64]orderPointsRow, error) {
 	out := map[int64]orderPointsRow{}
-	err := db.chunk(len(orderIDs), 1, func(lo, hi int) error {
-		rows, err := tx.QueryContext(ctx, `SELECT p.order_id, p.lot_id, p.due, p.held, p.basis, p.unrecovered, p.excused, e.customer_id, e.origin_customer_id, e.expires_at
-			FROM order_points p JOIN point_entries e ON e.id = p.lot_id WHERE p.order_id IN (`+list(hi-lo, 1)+`)`, orderIDs[lo:hi]...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int64
-			var r orderPointsRow
-			var exp sql.NullInt64
-			if err := rows.Scan(&id, &r.lot, &r.due, &r.held, &r.basis, &r.unrecovered, &r.excused, &r.lotCustomer, &r.lotOrigin, &exp); err != nil {
+	read := func(q string) error {
+		return db.chunk(len(orderIDs), 1, func(lo, hi int) error {
+			rows, err := tx.QueryContext(ctx, strings.Replace(q, "$LIST", list(hi-lo, 1), 1), orderIDs[lo:hi]...)
+			if err != nil {
 				return err
 			}
-			r.lotExpires = fromNullMS(exp)
-			out[id] = r
-		}
-		return rows.Err()
-	})
+			defer rows.Close()
+			for rows.Next() {
+				var id int64
+				var r orderPointsRow
+				var exp sql.NullInt64
+				if err := rows.Scan(&id, &r.lot, &r.due, &r.held, &r.basis, &r.unrecovered, &r.excused, &r.lotCustomer, &r.lotOrigin, &exp); err != nil {
+					return err
+				}
+				r.lotExpires = fromNullMS(exp)
+				if _, seen := out[id]; !seen {
+					out[id] = r
+				}
+			}
+			return rows.Err()
+		})
+	}
+	err := read(`SELECT p.order_id, p.lot_id, p.due, p.held, p.basis, p.unrecovered, p.excused, e.customer_id, e.origin_customer_id, e.expires_at
+		FROM order_points p JOIN point_entries e ON e.id = p.lot_id WHERE p.order_id IN ($LIST)`)
+	if err == nil {
+		err = read(`SELECT e.order_id, e.id, e.points, e.points, e.basis, 0, 0, e.customer_id, e.origin_customer_id, e.expires_at
+			FROM point_entries e WHERE e.order_id IN ($LIST) AND e.order_id IS NOT NULL AND e.id = e.lot_id`)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read order points: %w", err)
 	}
@@ -197,8 +235,10 @@ func (db *DB) changeOrderPoints(ctx context.Context, tx *Tx, changes []orderPoin
 		if err := db.insertEntries(ctx, tx, rows); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE order_points SET held = $1, unrecovered = $2, excused = $3, updated_at = $4 WHERE order_id = $5`,
-			op.held+c.delta, op.unrecovered, op.excused, ms(now), c.orderID); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO order_points (order_id, lot_id, due, held, basis, unrecovered, excused, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id) DO UPDATE SET held = excluded.held, unrecovered = excluded.unrecovered,
+			excused = excluded.excused, updated_at = excluded.updated_at`,
+			c.orderID, op.lot, op.due, op.held+c.delta, op.basis, op.unrecovered, op.excused, ms(now)); err != nil {
 			return fmt.Errorf("update order points: %w", err)
 		}
 	}

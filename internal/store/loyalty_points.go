@@ -23,11 +23,12 @@ type entryRow struct {
 	expires                   *time.Time
 	at                        time.Time
 	orderID, redemptionID     int64
+	basis                     int64 // earn credits: the yen earned on
 	ref, reason, actor        string
 }
 
 const entryInsertHead = `INSERT INTO point_entries (id, customer_id, origin_customer_id, lot_id, kind, points, expires_at, occurred_at,
-	order_id, redemption_id, ref, reason, actor, created_at)`
+	order_id, redemption_id, basis, ref, reason, actor, created_at)`
 
 // insertEntries appends rows to the ledger, giving each an id (and each
 // credit its lot id). It returns the ids in order.
@@ -46,10 +47,10 @@ func (db *DB) insertEntries(ctx context.Context, tx *Tx, rows []entryRow) error 
 		}
 	}
 	now := ms(db.Clock.Now())
-	_, err = db.insertMany(ctx, tx, entryInsertHead, 14, "", len(rows), func(i int, args []any) []any {
+	_, err = db.insertMany(ctx, tx, entryInsertHead, 15, "", len(rows), func(i int, args []any) []any {
 		e := &rows[i]
 		return append(args, e.id, e.customer, e.origin, e.lot, string(e.kind), e.points, timePtrMS(e.expires), ms(e.at),
-			nullID(e.orderID), nullID(e.redemptionID), e.ref, e.reason, e.actor, now)
+			nullID(e.orderID), nullID(e.redemptionID), nullID(e.basis), e.ref, e.reason, e.actor, now)
 	})
 	if err != nil {
 		return fmt.Errorf("write points ledger: %w", err)

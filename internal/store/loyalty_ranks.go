@@ -64,20 +64,33 @@ func (db *DB) currentRanks(ctx context.Context, q querier, customers []any) (map
 
 // evaluateRanks measures customers over the programme's window at now and
 // records every change of rank: the member row, a rank_changes row and a
-// Rank Changed event (the journey trigger).
-func (db *DB) evaluateRanks(ctx context.Context, tx *Tx, prog *loyalty.Program, customers []int64, reason string, now time.Time) ([]loyalty.RankChange, error) {
+// Rank Changed event (the journey trigger). known holds (spend, orders) of
+// customers already measured; current their stored ranks, when read
+// already (nil: read here).
+func (db *DB) evaluateRanks(ctx context.Context, tx *Tx, prog *loyalty.Program, customers []int64, known map[int64][2]int64,
+	current map[int64]string, reason string, now time.Time) ([]loyalty.RankChange, error) {
 	ids := int64s(customers)
 	if len(ids) == 0 {
 		return nil, nil
 	}
 	from, to := prog.Ranks.Window(now)
-	metrics, err := db.periodMetrics(ctx, tx, ids, from, to)
+	var unknown []any
+	for _, id := range ids {
+		if _, ok := known[id.(int64)]; !ok {
+			unknown = append(unknown, id)
+		}
+	}
+	metrics, err := db.periodMetrics(ctx, tx, unknown, from, to)
 	if err != nil {
 		return nil, err
 	}
-	current, err := db.currentRanks(ctx, tx, ids)
-	if err != nil {
-		return nil, err
+	for id, m := range known {
+		metrics[id] = m
+	}
+	if current == nil {
+		if current, err = db.currentRanks(ctx, tx, ids); err != nil {
+			return nil, err
+		}
 	}
 	var changes []loyalty.RankChange
 	for _, a := range ids {
@@ -165,7 +178,7 @@ func (db *DB) EvaluateRanks(ctx context.Context, customerIDs []int64) (loyalty.R
 			if err := db.Dialect.LockResolution(ctx, tx); err != nil {
 				return err
 			}
-			changes, err := db.evaluateRanks(ctx, tx, &prog, chunk, reason, now)
+			changes, err := db.evaluateRanks(ctx, tx, &prog, chunk, nil, nil, reason, now)
 			if err != nil {
 				return err
 			}

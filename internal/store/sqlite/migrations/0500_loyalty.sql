@@ -19,13 +19,15 @@ CREATE TABLE point_entries (
     occurred_at        INTEGER NOT NULL,
     order_id           INTEGER,
     redemption_id      INTEGER,
+    basis              INTEGER,
     ref                TEXT    NOT NULL DEFAULT '',
     reason             TEXT    NOT NULL DEFAULT '',
     actor              TEXT    NOT NULL DEFAULT '',
     created_at         INTEGER NOT NULL
 );
 CREATE INDEX point_entries_customer ON point_entries (customer_id, expires_at);
-CREATE INDEX point_entries_expires ON point_entries (expires_at) WHERE expires_at IS NOT NULL;
+-- The credit an order earned (basis: the yen it was earned on).
+CREATE INDEX point_entries_order ON point_entries (order_id) WHERE order_id IS NOT NULL AND id = lot_id;
 -- Idempotency of imports and keyed adjustments.
 CREATE UNIQUE INDEX point_entries_ref ON point_entries (ref) WHERE ref <> '';
 
@@ -38,9 +40,11 @@ CREATE TABLE point_accounts (
     locked_at   INTEGER NOT NULL
 );
 
--- Points an order holds: due is what its basis earns, held what the ledger
--- gave it net of reversals; unrecovered is reversed points the customer had
--- spent already; excused is reversed points that had expired unused.
+-- Points of an order whose status or total changed after it earned: due
+-- is what its first basis earned, held what the ledger gives it now net of
+-- reversals; unrecovered is reversed points the customer had spent
+-- already; excused is reversed points that had expired unused. Orders that
+-- never changed have no row: their earn credit says it all.
 CREATE TABLE order_points (
     order_id    INTEGER PRIMARY KEY,
     lot_id      INTEGER NOT NULL,
