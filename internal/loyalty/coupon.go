@@ -165,9 +165,15 @@ func CheckPrefix(p string) error {
 	if len(p) > 12 {
 		return errs.FieldErrorf("prefix", "at most 12 characters")
 	}
-	for _, r := range p {
+	return codeChars("prefix", p)
+}
+
+// codeChars checks that a code (or prefix) holds only letters, digits, -
+// and _, which every shop system accepts.
+func codeChars(field, s string) error {
+	for _, r := range s {
 		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return errs.FieldErrorf("prefix", "letters, digits, - and _ only")
+			return errs.FieldErrorf(field, "letters, digits, - and _ only")
 		}
 	}
 	return nil
@@ -181,12 +187,7 @@ func checkCode(code string) error {
 	if len(code) < 3 || len(code) > 64 {
 		return errs.FieldErrorf("shared_code", "must be 3–64 characters")
 	}
-	for _, r := range code {
-		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return errs.FieldErrorf("shared_code", "letters, digits, - and _ only")
-		}
-	}
-	return nil
+	return codeChars("shared_code", code)
 }
 
 // Coupon is one code of a campaign, or one customer's issue of a shared
