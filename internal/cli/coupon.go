@@ -141,9 +141,9 @@ func cmdCoupon(ctx context.Context, env *Env, args []string) error {
 		if *asJSON {
 			return printJSON(env.Stdout, cs)
 		}
-		fmt.Fprintf(env.Stdout, "%-4s %-24s %7s %7s %8s %6s %12s %10s\n", "id", "campaign", "codes", "issued", "redeemed", "rate", "revenue", "discount")
+		fmt.Fprintf(env.Stdout, "%-4s %s %7s %7s %8s %6s %12s %10s\n", "id", padRight("campaign", 24), "codes", "issued", "redeemed", "rate", "revenue", "discount")
 		for _, c := range cs {
-			fmt.Fprintf(env.Stdout, "%-4d %-24s %7d %7d %8d %5.1f%% %12s %10s\n", c.ID, truncateRunes(c.Name, 24), c.Codes, c.Issued, c.Redemptions, c.Rate*100,
+			fmt.Fprintf(env.Stdout, "%-4d %s %7d %7d %8d %5.1f%% %12s %10s\n", c.ID, padRight(c.Name, 24), c.Codes, c.Issued, c.Redemptions, c.Rate*100,
 				"¥"+group(int(c.Revenue)), "¥"+group(int(c.Discount)))
 		}
 	case "show":
@@ -310,10 +310,21 @@ func describeCampaign(c *loyalty.Campaign) string {
 	return strings.Join(parts, ", ")
 }
 
-func truncateRunes(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
+// padRight cuts or pads s to w terminal columns, counting East Asian wide
+// characters (kanji, kana, full-width forms) as two.
+func padRight(s string, w int) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		rw := 1
+		if r >= 0x1100 && (r <= 0x115f || r >= 0x2e80 && r <= 0xa4cf || r >= 0xac00 && r <= 0xd7a3 || r >= 0xf900 && r <= 0xfaff || r >= 0xfe30 && r <= 0xfe4f || r >= 0xff00 && r <= 0xff60 || r >= 0xffe0 && r <= 0xffe6) {
+			rw = 2
+		}
+		if n+rw > w {
+			break
+		}
+		b.WriteRune(r)
+		n += rw
 	}
-	return string(r[:n-1]) + "…"
+	return b.String() + strings.Repeat(" ", w-n)
 }

@@ -103,7 +103,7 @@ func cmdRank(ctx context.Context, env *Env, args []string) error {
 func printRankReport(w io.Writer, rep *loyalty.RankReport) {
 	fmt.Fprintf(w, "会員ランク分布 at %s\n", rep.To.In(clock.Tokyo).Format("2006-01-02 15:04"))
 	for _, d := range rep.Distribution {
-		fmt.Fprintf(w, "  %-10s %-10s %10s  %5.1f%%\n", d.Rank, d.Name, group(int(d.Customers)), d.Share*100)
+		fmt.Fprintf(w, "  %-10s %s %10s  %5.1f%%\n", d.Rank, padRight(d.Name, 10), group(int(d.Customers)), d.Share*100)
 	}
 	fmt.Fprintf(w, "movement since %s: %s up, %s down, %s unchanged, %s new\n", rep.From.In(clock.Tokyo).Format("2006-01-02"),
 		group(int(rep.Upgraded)), group(int(rep.Downgraded)), group(int(rep.Unchanged)), group(int(rep.New)))
@@ -203,7 +203,7 @@ func printProgram(w io.Writer, p *loyalty.Program) {
 		if t.FreeShipping {
 			extra = ", free shipping"
 		}
-		fmt.Fprintf(w, "  %-10s %-10s from %10s  points ×%g%s\n", t.Code, t.Name, group(int(t.Min)), t.PointMultiplier, extra)
+		fmt.Fprintf(w, "  %-10s %s from %10s  points ×%g%s\n", t.Code, padRight(t.Name, 10), group(int(t.Min)), t.PointMultiplier, extra)
 	}
 	expiry := "never expire"
 	if p.Points.ExpiryMonths > 0 {
