@@ -13,6 +13,7 @@ fc-list 2>/dev/null | grep -qi "noto sans cjk\|ipagothic\|ipaexgothic" || need+=
 if [ "${1:-}" = "--bench" ]; then
   command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
   [ -x /usr/bin/time ] || need+=(time)
+  command -v curl >/dev/null 2>&1 || need+=(curl)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

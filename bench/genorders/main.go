@@ -16,6 +16,7 @@ func main() {
 	lines := flag.Int("lines", 1_000_000, "order lines to write")
 	customers := flag.Int("customers", 200_000, "distinct customers")
 	seed := flag.Uint64("seed", 1, "random seed")
+	maxLines := flag.Int("max-lines", 5, "most lines per order (1 gives one order per line)")
 	out := flag.String("o", "-", "output file (- for stdout)")
 	flag.Parse()
 
@@ -42,7 +43,7 @@ func main() {
 		// Customers skewed towards low ids: a few buy often.
 		c := int(float64(*customers) * r.Float64() * r.Float64())
 		at := start.Add(time.Duration(r.Int64N(int64(3 * 365 * 24 * time.Hour)))).Format("2006-01-02 15:04:05")
-		k := 1 + r.IntN(5)
+		k := 1 + r.IntN(*maxLines)
 		if n+k > *lines {
 			k = *lines - n
 		}

@@ -73,6 +73,8 @@ func commands() []command {
 		{"coupon", "coupon campaigns, codes, issues and Shopify sync", cmdCoupon},
 		{"rank", "evaluate member ranks, rank history and reports", cmdRank},
 		{"loyalty", "show or set the loyalty programme; run the daily work", cmdLoyalty},
+		{"report", "analytics reports: rfm, cpm, decile, cohort, kpi, basket, predict …", cmdReport},
+		{"scores", "refresh stored customer scores; show a customer's scores and recommendations", cmdScores},
 	}
 }
 

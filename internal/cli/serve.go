@@ -84,6 +84,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	if *loyaltyDaily {
 		go runLoyaltyDaily(ctx, env.Log, st, c)
 	}
+	go maintainAnalytics(ctx, env, st)
 	errc := make(chan error, 1)
 	go func() {
 		if *tlsCert != "" {
@@ -183,4 +184,24 @@ func mountUI(api *enishihttp.Server) {
 		fmt.Fprint(w, strings.TrimSpace(`<!doctype html><html lang="ja"><meta charset="utf-8"><title>enishi</title>
 <h1>enishi</h1><p>API: <code>/api/v1/customers</code>. Sign in with <code>POST /api/v1/auth/login</code>.</p></html>`))
 	})
+}
+
+// analyticsInterval is how often a running server rescores customers whose
+// orders changed (and, once a day, rolls the date and refits the models).
+const analyticsInterval = 30 * time.Second
+
+// maintainAnalytics keeps stored customer scores current while serving.
+func maintainAnalytics(ctx context.Context, env *Env, st *store.DB) {
+	t := time.NewTicker(analyticsInterval)
+	defer t.Stop()
+	for {
+		if err := st.MaintainAnalytics(ctx); err != nil && ctx.Err() == nil {
+			env.Log.Error("analytics maintenance", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -181,6 +181,8 @@ func scopeList() string {
 var knownSettings = map[string]string{
 	"identity.manual_merge_kinds": `JSON array of identifier kinds whose links wait for approval instead of merging, e.g. ["phone"]`,
 	"loyalty.program":             "the loyalty programme as JSON: ranks, points, coupons (enishi loyalty show|set; docs/loyalty.md)",
+	"analytics.rfm":               `JSON {"window_days":365,"thresholds":{"method":"fixed","recency_days":[30,60,90,180],"frequency":[10,7,4,2],"monetary":[100000,50000,30000,10000]},"segments":[…]} (docs/analytics.md)`,
+	"analytics.cpm":               `JSON {"dormant_days":240,"spend_yen":70000,"tenure_days":210} (docs/analytics.md)`,
 }
 
 func cmdSettings(ctx context.Context, env *Env, args []string) error {

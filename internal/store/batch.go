@@ -3,7 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"hash/fnv"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -41,10 +45,23 @@ func (tx *Tx) execCached(ctx context.Context, db *DB, q string, args []any) (sql
 	return st.ExecContext(ctx, args...)
 }
 
+// copyThreshold is the batch size from which a dialect's bulk path (COPY)
+// beats multi-row statements.
+const copyThreshold = 64
+
+var insertHead = regexp.MustCompile(`^\s*INSERT INTO (\w+) \(([^)]*)\)\s*$`)
+
 // insertMany runs `head VALUES (…),(…) tail` for n rows of k parameters,
 // in statements of rowShapes rows; fill appends row i's parameters. It
-// returns the rows affected.
+// returns the rows affected. Large batches go through the dialect's bulk
+// path when it has one: straight into the table, or, when tail holds an
+// ON CONFLICT clause, through a staging table and INSERT … SELECT.
 func (db *DB) insertMany(ctx context.Context, tx *Tx, head string, k int, tail string, n int, fill func(i int, args []any) []any) (int64, error) {
+	if n >= copyThreshold && db.Dialect.HasCopy() {
+		if m := insertHead.FindStringSubmatch(head); m != nil {
+			return db.copyMany(ctx, tx, m[1], splitCols(m[2]), tail, n, k, fill)
+		}
+	}
 	var affected int64
 	i := 0
 	args := make([]any, 0, rowShapes[0]*k)
@@ -67,6 +84,56 @@ func (db *DB) insertMany(ctx context.Context, tx *Tx, head string, k int, tail s
 			i += shape
 		}
 	}
+	return affected, nil
+}
+
+func fnv32(s string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return h.Sum32()
+}
+
+func splitCols(s string) []string {
+	parts := strings.Split(s, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
+}
+
+// copyMany loads rows through the dialect's bulk path.
+func (db *DB) copyMany(ctx context.Context, tx *Tx, table string, cols []string, tail string, n, k int, fill func(i int, args []any) []any) (int64, error) {
+	rows := make([][]any, n)
+	for i := range rows {
+		rows[i] = fill(i, make([]any, 0, k))
+	}
+	if strings.TrimSpace(tail) == "" {
+		return db.Dialect.CopyRows(ctx, tx, table, cols, rows)
+	}
+	list := strings.Join(cols, ", ")
+	stage := fmt.Sprintf("enishi_stage_%s_%x", table, fnv32(list))
+	if !tx.staged[stage] {
+		// Only the columns loaded, without the table's constraints: the
+		// target's own constraints apply on INSERT … SELECT.
+		if _, err := tx.Tx.ExecContext(ctx, `CREATE TEMP TABLE `+stage+` ON COMMIT DROP AS SELECT `+list+` FROM `+table+` WITH NO DATA`); err != nil {
+			return 0, fmt.Errorf("staging table for %s: %w", table, err)
+		}
+		if tx.staged == nil {
+			tx.staged = map[string]bool{}
+		}
+		tx.staged[stage] = true
+	}
+	if _, err := db.Dialect.CopyRows(ctx, tx, stage, cols, rows); err != nil {
+		return 0, err
+	}
+	res, err := tx.Tx.ExecContext(ctx, `INSERT INTO `+table+` (`+list+`) SELECT `+list+` FROM `+stage+` `+tail)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.Tx.ExecContext(ctx, `TRUNCATE `+stage); err != nil {
+		return 0, err
+	}
+	affected, _ := res.RowsAffected()
 	return affected, nil
 }
 

@@ -98,6 +98,9 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		if err := db.ordersLoyalty(ctx, tx, orders, origins, upserts, newIdx, r); err != nil {
 			return err
 		}
+		if err := db.markScoresDirty(ctx, tx, orderCustomers(orders, upserts, r)); err != nil {
+			return err
+		}
 		if err := r.refreshAggregates(ctx); err != nil {
 			return err
 		}
@@ -112,7 +115,21 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		return BatchResult{}, err
 	}
 	r.committed()
+	db.noteWrites(ctx, res.Inserted+res.Updated+res.NewCustomers)
 	return res, nil
+}
+
+// orderCustomers lists the customers whose orders were written, and the
+// previous owners of orders that moved, for rescoring.
+func orderCustomers(orders []order.Order, upserts []int, r *resolver) []int64 {
+	ids := make([]int64, 0, len(upserts)+len(r.refresh))
+	for _, i := range upserts {
+		ids = append(ids, orders[i].CustomerID)
+	}
+	for id := range r.refresh {
+		ids = append(ids, r.current(id))
+	}
+	return ids
 }
 
 func (db *DB) existingOrders(ctx context.Context, tx *Tx, orders []order.Order) (map[string]existingOrder, error) {
@@ -123,9 +140,9 @@ func (db *DB) existingOrders(ctx context.Context, tx *Tx, orders []order.Order) 
 	out := map[string]existingOrder{}
 	for src, ext := range bySource {
 		err := db.chunk(len(ext), 1, func(lo, hi int) error {
-			args := append([]any{src}, ext[lo:hi]...)
+			cond, args := db.Dialect.InList("external_id", 2, ext[lo:hi])
 			rows, err := tx.QueryContext(ctx, `SELECT external_id, id, customer_id, content_hash FROM orders
-				WHERE source = $1 AND external_id IN (`+list(hi-lo, 2)+`)`, args...)
+				WHERE source = $1 AND `+cond, append([]any{src}, args...)...)
 			if err != nil {
 				return err
 			}
@@ -159,7 +176,8 @@ const orderUpsertTail = `ON CONFLICT (id) DO UPDATE SET customer_id = excluded.c
 func (db *DB) writeOrders(ctx context.Context, tx *Tx, orders []order.Order, origins []int64, upserts []int, replaceLines []any) error {
 	now := ms(db.Clock.Now())
 	err := db.chunk(len(replaceLines), 1, func(lo, hi int) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM order_lines WHERE order_id IN (`+list(hi-lo, 1)+`)`, replaceLines[lo:hi]...)
+		cond, args := db.Dialect.InList("order_id", 1, replaceLines[lo:hi])
+		_, err := tx.ExecContext(ctx, `DELETE FROM order_lines WHERE `+cond, args...)
 		return err
 	})
 	if err != nil {
@@ -270,6 +288,7 @@ func (db *DB) ImportCustomers(ctx context.Context, recs []customer.Record) (Batc
 		return BatchResult{}, err
 	}
 	r.committed()
+	db.noteWrites(ctx, res.Inserted+res.Updated)
 	return res, nil
 }
 
@@ -430,6 +449,7 @@ func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult,
 		return BatchResult{}, err
 	}
 	r.committed()
+	db.noteWrites(ctx, res.Inserted+res.NewCustomers)
 	return res, nil
 }
 

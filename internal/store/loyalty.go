@@ -57,12 +57,6 @@ type LoyaltyStore interface {
 
 var _ LoyaltyStore = (*DB)(nil)
 
-// querier is a pool or a transaction.
-type querier interface {
-	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
-}
-
 // LoyaltyProgram returns the shop's programme, the default when none is set.
 func (db *DB) LoyaltyProgram(ctx context.Context) (loyalty.Program, error) {
 	return loadProgram(ctx, db.Read)

@@ -181,12 +181,13 @@ func (r *resolver) prefetch(ctx context.Context, recs []*customer.Record) error 
 	for _, g := range keys {
 		values := groups[g]
 		err := r.db.chunk(len(values), 1, func(lo, hi int) error {
-			args := []any{g[0], g[1]}
+			vals := make([]any, 0, hi-lo)
 			for _, v := range values[lo:hi] {
-				args = append(args, v)
+				vals = append(vals, v)
 			}
+			cond, inArgs := r.db.Dialect.InList("value", 3, vals)
 			rows, err := r.tx.QueryContext(ctx, `SELECT value, customer_id, origin_customer_id FROM identities
-				WHERE kind = $1 AND source = $2 AND value IN (`+list(hi-lo, 3)+`)`, args...)
+				WHERE kind = $1 AND source = $2 AND `+cond, append([]any{g[0], g[1]}, inArgs...)...)
 			if err != nil {
 				return err
 			}
@@ -221,7 +222,8 @@ func (r *resolver) loadCustomers(ctx context.Context, ids []int64) error {
 		}
 	}
 	return r.db.chunk(len(need), 1, func(lo, hi int) error {
-		rows, err := r.tx.QueryContext(ctx, `SELECT `+customerCols+` FROM customers WHERE id IN (`+list(hi-lo, 1)+`)`, need[lo:hi]...)
+		cond, args := r.db.Dialect.InList("id", 1, need[lo:hi])
+		rows, err := r.tx.QueryContext(ctx, `SELECT `+customerCols+` FROM customers WHERE `+cond, args...)
 		if err != nil {
 			return err
 		}
@@ -527,15 +529,16 @@ func (r *resolver) refreshAggregates(ctx context.Context) error {
 // refreshAggregates recomputes order aggregates for customers ids.
 func (db *DB) refreshAggregates(ctx context.Context, tx *Tx, ids []any) error {
 	return db.chunk(len(ids), 1, func(lo, hi int) error {
-		in := list(hi-lo, 1)
+		byID, args := db.Dialect.InList("id", 1, ids[lo:hi])
 		if _, err := tx.ExecContext(ctx, `UPDATE customers SET order_count = 0, total_spent = 0, first_order_at = NULL, last_order_at = NULL
-			WHERE id IN (`+in+`)`, ids[lo:hi]...); err != nil {
+			WHERE `+byID, args...); err != nil {
 			return fmt.Errorf("reset aggregates: %w", err)
 		}
+		byCustomer, args := db.Dialect.InList("customer_id", 1, ids[lo:hi])
 		if _, err := tx.ExecContext(ctx, `UPDATE customers SET order_count = a.n, total_spent = a.spent, first_order_at = a.first_at, last_order_at = a.last_at
 			FROM (SELECT customer_id, count(*) AS n, sum(total) AS spent, min(ordered_at) AS first_at, max(ordered_at) AS last_at
-			      FROM orders WHERE customer_id IN (`+in+`) AND status = 'paid' GROUP BY customer_id) AS a
-			WHERE customers.id = a.customer_id`, ids[lo:hi]...); err != nil {
+			      FROM orders WHERE `+byCustomer+` AND status = 'paid' GROUP BY customer_id) AS a
+			WHERE customers.id = a.customer_id`, args...); err != nil {
 			return fmt.Errorf("refresh aggregates: %w", err)
 		}
 		return nil

@@ -83,6 +83,7 @@ type Store interface {
 	Stats(ctx context.Context) (Stats, error)
 
 	LoyaltyStore
+	AnalyticsStore
 }
 
 // BatchResult counts what one import call did.
@@ -199,6 +200,18 @@ type Dialect interface {
 	// PrepareStatements says whether the store should keep prepared
 	// statements for its bulk writes (the driver does not cache them).
 	PrepareStatements() bool
+	// InList returns a condition "col is one of vals" whose parameters start
+	// at $start, and its arguments: "col IN ($3,$4,…)" for SQLite, one
+	// array parameter "col = ANY($3)" for PostgreSQL (one plan, one bind).
+	InList(col string, start int, vals []any) (string, []any)
+	// Analyze refreshes the planner's statistics of tables that bulk writes
+	// grew (PostgreSQL plans IN/ANY lookups from them: with none, a table
+	// that grew from empty is scanned instead of searched).
+	Analyze(ctx context.Context, db *DB, tables []string) error
+	// CopyRows bulk-loads rows into table inside tx by the database's own
+	// bulk path (PostgreSQL COPY); HasCopy says whether there is one.
+	HasCopy() bool
+	CopyRows(ctx context.Context, tx *Tx, table string, cols []string, rows [][]any) (int64, error)
 }
 
 // DB implements Store over database/sql. Writes go to Write; reads to Read,
@@ -211,6 +224,7 @@ type DB struct {
 
 	stmts  stmtCache
 	idents identCache
+	growth growth
 }
 
 // New returns a store over the given pools.
@@ -242,9 +256,15 @@ type Tx struct {
 	d Dialect
 	// Seq holds the next free id per table for dialects that allocate ids
 	// in memory within their exclusive transaction.
-	Seq   map[string]int64
-	stmts map[string]*sql.Stmt
+	Seq    map[string]int64
+	stmts  map[string]*sql.Stmt
+	conn   *sql.Conn
+	staged map[string]bool // staging tables created in this transaction
 }
+
+// Raw runs f with the transaction's driver connection (for bulk paths such
+// as COPY); statements f runs are part of the transaction.
+func (tx *Tx) Raw(f func(driverConn any) error) error { return tx.conn.Raw(f) }
 
 // inTx runs fn in a write transaction, committing when it returns nil.
 // A unique violation from a concurrent writer is retried a few times.
@@ -260,11 +280,16 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 func (db *DB) tryTx(ctx context.Context, fn func(tx *Tx) error) error {
-	stx, err := db.Write.BeginTx(ctx, nil)
+	conn, err := db.Write.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{Tx: stx, d: db.Dialect, Seq: map[string]int64{}}
+	defer conn.Close()
+	stx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := &Tx{Tx: stx, d: db.Dialect, Seq: map[string]int64{}, conn: conn}
 	if err := fn(tx); err != nil {
 		_ = stx.Rollback()
 		return err
@@ -332,6 +357,14 @@ func list(n, start int) string {
 		b.WriteString(strconv.Itoa(start + i))
 	}
 	return b.String()
+}
+
+// InParams is the portable "col IN ($start, …)" form of Dialect.InList.
+func InParams(col string, start int, vals []any) (string, []any) {
+	if len(vals) == 0 {
+		return "1 = 0", nil
+	}
+	return col + " IN (" + list(len(vals), start) + ")", vals
 }
 
 // chunk splits n items into runs that keep a statement under the dialect's

@@ -8,6 +8,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -56,22 +57,25 @@ type Dialect struct{}
 // Name returns "postgres".
 func (Dialect) Name() string { return "postgres" }
 
-// NextIDs draws n values from the table's identity sequence in one round trip.
+// NextIDs reserves n consecutive values of the table's identity sequence.
+// Callers hold the resolution lock (every allocation of customer and order
+// ids does), so nothing draws from the sequence between the two steps.
 func (Dialect) NextIDs(ctx context.Context, tx *store.Tx, table string, n int) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)`, table, n)
+	var first int64
+	err := tx.QueryRowContext(ctx, `SELECT nextval(pg_get_serial_sequence($1, 'id'))`, table).Scan(&first)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	ids := make([]int64, 0, n)
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+	if n > 1 {
+		if _, err := tx.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence($1, 'id'), $2)`, table, first+int64(n)-1); err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
 	}
-	return ids, rows.Err()
+	ids := make([]int64, n)
+	for i := range ids {
+		ids[i] = first + int64(i)
+	}
+	return ids, nil
 }
 
 // LockResolution takes a transaction-scoped advisory lock, so identity
@@ -89,6 +93,56 @@ func (Dialect) IsUniqueViolation(err error) bool {
 
 // PrepareStatements is false: pgx caches prepared statements per connection.
 func (Dialect) PrepareStatements() bool { return false }
+
+// CopyRows loads rows with COPY … FROM STDIN (binary) on the
+// transaction's own connection.
+func (Dialect) CopyRows(ctx context.Context, tx *store.Tx, table string, cols []string, rows [][]any) (int64, error) {
+	var n int64
+	err := tx.Raw(func(dc any) error {
+		conn := dc.(*stdlib.Conn).Conn()
+		var err error
+		n, err = conn.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("copy into %s: %w", table, err)
+	}
+	return n, nil
+}
+
+// InList returns "col = ANY($start)" with the values as one array.
+func (Dialect) InList(col string, start int, vals []any) (string, []any) {
+	if len(vals) == 0 {
+		return "FALSE", nil
+	}
+	var arr any
+	switch vals[0].(type) {
+	case string:
+		a := make([]string, len(vals))
+		for i, v := range vals {
+			a[i] = v.(string)
+		}
+		arr = a
+	case int64:
+		a := make([]int64, len(vals))
+		for i, v := range vals {
+			a[i] = v.(int64)
+		}
+		arr = a
+	default:
+		return store.InParams(col, start, vals)
+	}
+	return fmt.Sprintf("%s = ANY($%d)", col, start), []any{arr}
+}
+
+// Analyze runs ANALYZE on the tables.
+func (Dialect) Analyze(ctx context.Context, db *store.DB, tables []string) error {
+	_, err := db.Write.ExecContext(ctx, "ANALYZE "+strings.Join(tables, ", "))
+	return err
+}
+
+// HasCopy is true.
+func (Dialect) HasCopy() bool { return true }
 
 // MaxParams is the wire protocol's limit.
 func (Dialect) MaxParams() int { return 65535 }

@@ -110,6 +110,23 @@ func (*Dialect) IsUniqueViolation(err error) bool {
 // PrepareStatements is true: modernc's driver prepares every Exec anew.
 func (*Dialect) PrepareStatements() bool { return true }
 
+// InList returns "col IN (?, …)".
+func (*Dialect) InList(col string, start int, vals []any) (string, []any) {
+	return store.InParams(col, start, vals)
+}
+
+// Analyze does nothing: SQLite's planner picks the indexes these lookups
+// need without statistics.
+func (*Dialect) Analyze(context.Context, *store.DB, []string) error { return nil }
+
+// HasCopy is false: SQLite's bulk path is prepared multi-row inserts.
+func (*Dialect) HasCopy() bool { return false }
+
+// CopyRows is not used (HasCopy is false).
+func (*Dialect) CopyRows(context.Context, *store.Tx, string, []string, [][]any) (int64, error) {
+	return 0, errors.New("sqlite: no COPY")
+}
+
 // MaxParams is SQLite's default SQLITE_MAX_VARIABLE_NUMBER.
 func (*Dialect) MaxParams() int { return 32766 }
 
