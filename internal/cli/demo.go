@@ -62,6 +62,9 @@ func generateDemo(ctx context.Context, env *Env, st *store.DB, customers int, se
 	if err != nil {
 		return err
 	}
+	if _, err := st.EvaluatePendingRanks(ctx); err != nil {
+		return err
+	}
 	fmt.Fprintf(env.Stdout, "demo data: %s customers, %s orders (%s lines), %s products, %s events in %.1fs\n",
 		group(res.Customers), group(res.Orders), group(res.LineItems), group(res.Products), group(res.Events), time.Since(start).Seconds())
 	return nil

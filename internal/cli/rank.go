@@ -221,26 +221,56 @@ func printProgram(w io.Writer, p *loyalty.Program) {
 	fmt.Fprintf(w, "coupons: %s\n", raw)
 }
 
+// evaluateQueuedRanks evaluates the ranks an order import queued and says
+// what moved.
+func evaluateQueuedRanks(ctx context.Context, env *Env, st store.Store, print bool) error {
+	run, err := st.EvaluatePendingRanks(ctx)
+	if err != nil {
+		return fmt.Errorf("evaluate ranks: %w", err)
+	}
+	if print && run.Evaluated > 0 {
+		fmt.Fprintf(env.Stdout, "ranks: %s customers evaluated, %s up, %s down\n", group(run.Evaluated), group(run.Up), group(run.Down))
+	}
+	return nil
+}
+
 // loyaltyDailyAt is when serve runs the daily loyalty work, Tokyo time.
 const loyaltyDailyAt = 3 * time.Hour
 
-// runLoyaltyDaily runs the daily loyalty work (ranks, expiry, reminders)
-// every day at 03:00 Asia/Tokyo until ctx ends. Each run is safe to repeat,
-// so several processes on one PostgreSQL database may all run it.
-func runLoyaltyDaily(ctx context.Context, log *slog.Logger, st store.Store, c clock.Clock) {
-	for {
+// rankQueueEvery is how often serve evaluates the ranks order imports queued.
+const rankQueueEvery = 10 * time.Second
+
+// runLoyalty evaluates queued ranks every few seconds and, when daily is
+// set, runs the daily loyalty work (ranks, expiry, reminders) at 03:00
+// Asia/Tokyo, until ctx ends. Both are safe to repeat, so several processes
+// on one PostgreSQL database may all run them.
+func runLoyalty(ctx context.Context, log *slog.Logger, st store.Store, c clock.Clock, daily bool) {
+	nextDaily := func() time.Time {
 		now := c.Now()
 		next := clock.StartOfDay(now).Add(loyaltyDailyAt)
 		if !next.After(now) {
 			next = clock.StartOfDay(now.Add(24 * time.Hour)).Add(loyaltyDailyAt)
 		}
-		t := time.NewTimer(next.Sub(now))
+		return next
+	}
+	due := nextDaily()
+	tick := time.NewTicker(rankQueueEvery)
+	defer tick.Stop()
+	for {
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return
-		case <-t.C:
+		case <-tick.C:
 		}
+		if !daily || c.Now().Before(due) {
+			if run, err := st.EvaluatePendingRanks(ctx); err != nil {
+				log.Error("evaluate queued ranks", "err", err)
+			} else if run.Evaluated > 0 {
+				log.Debug("evaluated queued ranks", "customers", run.Evaluated, "up", run.Up, "down", run.Down)
+			}
+			continue
+		}
+		due = nextDaily()
 		res, err := st.LoyaltyDaily(ctx)
 		if err != nil {
 			log.Error("loyalty daily run", "err", err)

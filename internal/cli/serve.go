@@ -81,9 +81,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}
-	if *loyaltyDaily {
-		go runLoyaltyDaily(ctx, env.Log, st, c)
-	}
+	go runLoyalty(ctx, env.Log, st, c, *loyaltyDaily)
 	go maintainAnalytics(ctx, env, st)
 	errc := make(chan error, 1)
 	go func() {

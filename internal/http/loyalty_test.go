@@ -21,6 +21,9 @@ func (e *env) earn(id int64, ext string, yen int) {
 	if _, err := e.db.ImportOrders(ctx, []order.Order{storetest.Order("shop", ext, storetest.T0.AddDate(0, 0, -1), b, "SKU-9", 1, yen)}); err != nil {
 		e.t.Fatal(err)
 	}
+	if _, err := e.db.EvaluatePendingRanks(ctx); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func TestParallelRedemptionsOverHTTPNeverOverdraw(t *testing.T) {

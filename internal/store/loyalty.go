@@ -37,6 +37,7 @@ type LoyaltyStore interface {
 
 	// Ranks.
 	EvaluateRanks(ctx context.Context, customerIDs []int64) (loyalty.RankRun, error)
+	EvaluatePendingRanks(ctx context.Context) (loyalty.RankRun, error)
 	RankHistory(ctx context.Context, customerID int64) ([]loyalty.RankChange, error)
 	RankReport(ctx context.Context, from, to time.Time) (*loyalty.RankReport, error)
 
@@ -164,6 +165,9 @@ func timePtrMS(t *time.Time) any {
 // LoyaltyDaily runs the daily loyalty work: ranks, expiry, reminders.
 func (db *DB) LoyaltyDaily(ctx context.Context) (loyalty.DailyResult, error) {
 	res := loyalty.DailyResult{Started: db.Clock.Now()}
+	if _, err := db.EvaluatePendingRanks(ctx); err != nil {
+		return res, fmt.Errorf("evaluate queued ranks: %w", err)
+	}
 	var err error
 	if res.Ranks, err = db.EvaluateRanks(ctx, nil); err != nil {
 		return res, fmt.Errorf("evaluate ranks: %w", err)

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/loyalty"
 	"github.com/enishi-crm/enishi/internal/order"
 )
@@ -21,10 +20,10 @@ import (
 // Unchanged orders never reach it, so re-importing a file does nothing.
 // New paid orders — the bulk of an import — cost one multi-row insert into
 // the ledger; the rest is a few queries per batch.
-// Ranks are evaluated only for buyers whose orders in the batch can move
-// their rank (a paid order inside the rank window, or a changed order), and
-// measured from the batch's own customer aggregates when those cover the
-// window exactly.
+// Buyers whose orders in the batch can move their rank (a paid order inside
+// the rank window, or a changed order) are queued for rank evaluation
+// (EvaluatePendingRanks), so that a customer with orders in many batches of
+// one import is evaluated, and triggers, once.
 func (db *DB) ordersLoyalty(ctx context.Context, tx *Tx, orders []order.Order, origins []int64, upserts, newIdx []int, batch orderBatch) error {
 	if len(upserts) == 0 {
 		return nil
@@ -44,7 +43,7 @@ func (db *DB) ordersLoyalty(ctx context.Context, tx *Tx, orders []order.Order, o
 	from, to := prog.Ranks.Window(now)
 	custs := make([]int64, 0, len(upserts))
 	var updated []any
-	measure := map[int64]bool{} // buyers whose rank may move; true: count from orders
+	measure := map[int64]bool{} // buyers whose rank may move
 	for _, i := range upserts {
 		o := &orders[i]
 		custs = append(custs, o.CustomerID)
@@ -53,9 +52,7 @@ func (db *DB) ordersLoyalty(ctx context.Context, tx *Tx, orders []order.Order, o
 			updated = append(updated, o.ID)
 			measure[o.CustomerID] = true
 		case o.Status == order.Paid && !o.OrderedAt.Before(from) && o.OrderedAt.Before(to):
-			if _, ok := measure[o.CustomerID]; !ok {
-				measure[o.CustomerID] = false
-			}
+			measure[o.CustomerID] = true
 		}
 	}
 	ranks, err := db.currentRanks(ctx, tx, int64s(custs))
@@ -101,21 +98,11 @@ func (db *DB) ordersLoyalty(ctx context.Context, tx *Tx, orders []order.Order, o
 	if err := db.changeOrderPoints(ctx, tx, changes, now); err != nil {
 		return err
 	}
-	known := make(map[int64][2]int64, len(measure))
 	ids := make([]int64, 0, len(measure))
-	for id, fromOrders := range measure {
+	for id := range measure {
 		ids = append(ids, id)
-		if a, ok := batch.aggregates(id); ok && !fromOrders {
-			switch {
-			case a.OrderCount == 0:
-				known[id] = [2]int64{0, 0}
-			case !a.FirstOrderAt.Before(from) && a.LastOrderAt.Before(to):
-				known[id] = [2]int64{a.TotalSpent, a.OrderCount}
-			}
-		}
 	}
-	_, err = db.evaluateRanks(ctx, tx, &prog, ids, known, ranks, loyalty.ReasonOrder, now)
-	return err
+	return db.queueRanks(ctx, tx, ids, now)
 }
 
 // orderBatch is what ordersLoyalty asks of the import batch it runs in (the
@@ -123,9 +110,6 @@ func (db *DB) ordersLoyalty(ctx context.Context, tx *Tx, orders []order.Order, o
 type orderBatch interface {
 	// birthday returns the customer's birthday (YYYY-MM-DD) or "".
 	birthday(id int64) string
-	// aggregates returns the customer's paid-order aggregates including the
-	// batch, when the batch knows them exactly.
-	aggregates(id int64) (customer.Aggregates, bool)
 }
 
 // orderPointsRow is the points an order holds, with its lot.

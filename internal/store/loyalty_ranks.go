@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/loyalty"
 )
 
@@ -64,33 +65,20 @@ func (db *DB) currentRanks(ctx context.Context, q querier, customers []any) (map
 
 // evaluateRanks measures customers over the programme's window at now and
 // records every change of rank: the member row, a rank_changes row and a
-// Rank Changed event (the journey trigger). known holds (spend, orders) of
-// customers already measured; current their stored ranks, when read
-// already (nil: read here).
-func (db *DB) evaluateRanks(ctx context.Context, tx *Tx, prog *loyalty.Program, customers []int64, known map[int64][2]int64,
-	current map[int64]string, reason string, now time.Time) ([]loyalty.RankChange, error) {
+// Rank Changed event (the journey trigger).
+func (db *DB) evaluateRanks(ctx context.Context, tx *Tx, prog *loyalty.Program, customers []int64, reason string, now time.Time) ([]loyalty.RankChange, error) {
 	ids := int64s(customers)
 	if len(ids) == 0 {
 		return nil, nil
 	}
 	from, to := prog.Ranks.Window(now)
-	var unknown []any
-	for _, id := range ids {
-		if _, ok := known[id.(int64)]; !ok {
-			unknown = append(unknown, id)
-		}
-	}
-	metrics, err := db.periodMetrics(ctx, tx, unknown, from, to)
+	metrics, err := db.periodMetrics(ctx, tx, ids, from, to)
 	if err != nil {
 		return nil, err
 	}
-	for id, m := range known {
-		metrics[id] = m
-	}
-	if current == nil {
-		if current, err = db.currentRanks(ctx, tx, ids); err != nil {
-			return nil, err
-		}
+	current, err := db.currentRanks(ctx, tx, ids)
+	if err != nil {
+		return nil, err
 	}
 	var changes []loyalty.RankChange
 	for _, a := range ids {
@@ -146,6 +134,85 @@ func (db *DB) evaluateRanks(ctx context.Context, tx *Tx, prog *loyalty.Program, 
 	return changes, nil
 }
 
+// queueRanks queues customers for rank evaluation.
+func (db *DB) queueRanks(ctx context.Context, tx *Tx, customers []int64, now time.Time) error {
+	ids := int64s(customers)
+	_, err := db.insertMany(ctx, tx, `INSERT INTO rank_queue (customer_id, queued_at)`, 2, `ON CONFLICT (customer_id) DO NOTHING`, len(ids),
+		func(i int, args []any) []any { return append(args, ids[i], ms(now)) })
+	if err != nil {
+		return fmt.Errorf("queue rank evaluation: %w", err)
+	}
+	return nil
+}
+
+// EvaluatePendingRanks evaluates the customers order imports queued, a
+// thousand per transaction (serialised with imports), until the queue is
+// empty. A queued customer merged since is evaluated as the customer that
+// absorbed them.
+func (db *DB) EvaluatePendingRanks(ctx context.Context) (loyalty.RankRun, error) {
+	run := loyalty.RankRun{Changes: []loyalty.RankChange{}}
+	prog, err := loadProgram(ctx, db.Read)
+	if err != nil {
+		return run, err
+	}
+	for {
+		var n int
+		err := db.inTx(ctx, func(tx *Tx) error {
+			if err := db.Dialect.LockResolution(ctx, tx); err != nil {
+				return err
+			}
+			rows, err := tx.QueryContext(ctx, `SELECT customer_id FROM rank_queue ORDER BY customer_id LIMIT 1000`)
+			if err != nil {
+				return err
+			}
+			var queued []any
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				queued = append(queued, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if n = len(queued); n == 0 {
+				return nil
+			}
+			ids := make([]int64, 0, n)
+			for _, q := range queued {
+				id, err := activeCustomerID(ctx, tx, q.(int64))
+				if err == nil {
+					ids = append(ids, id)
+				} else if errs.Code(err) == errs.Internal {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM rank_queue WHERE customer_id IN (`+list(n, 1)+`)`, queued...); err != nil {
+				return err
+			}
+			if !prog.Enabled {
+				return nil
+			}
+			changes, err := db.evaluateRanks(ctx, tx, &prog, ids, loyalty.ReasonOrder, db.Clock.Now())
+			if err != nil {
+				return err
+			}
+			run.Evaluated += len(int64s(ids))
+			for _, c := range changes {
+				run.Count(c)
+			}
+			run.Changes = append(run.Changes, changes...)
+			return nil
+		})
+		if err != nil || n == 0 {
+			return run, err
+		}
+	}
+}
+
 // EvaluateRanks evaluates the given customers, or with none every customer
 // who may hold a rank above the lowest (the daily run: periods move on, so
 // ranks fall as old orders leave the window). It works in transactions of
@@ -178,7 +245,7 @@ func (db *DB) EvaluateRanks(ctx context.Context, customerIDs []int64) (loyalty.R
 			if err := db.Dialect.LockResolution(ctx, tx); err != nil {
 				return err
 			}
-			changes, err := db.evaluateRanks(ctx, tx, &prog, chunk, nil, nil, reason, now)
+			changes, err := db.evaluateRanks(ctx, tx, &prog, chunk, reason, now)
 			if err != nil {
 				return err
 			}

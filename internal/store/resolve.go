@@ -130,17 +130,6 @@ func (r *resolver) birthday(id int64) string {
 	return ""
 }
 
-// aggregates returns a customer's paid-order aggregates as the batch knows
-// them, which is exactly when no change of an existing order awaits a
-// recount.
-func (r *resolver) aggregates(id int64) (customer.Aggregates, bool) {
-	st := r.custs[id]
-	if st == nil || r.refresh[id] {
-		return customer.Aggregates{}, false
-	}
-	return st.c.Aggregates, true
-}
-
 // current follows the batch's merges from a customer to the one holding it now.
 func (r *resolver) current(id int64) int64 {
 	for {

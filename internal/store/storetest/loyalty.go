@@ -31,6 +31,7 @@ func loyaltyCases() []Case {
 		{"ImportBalancesByIdentifierOnce", testImportBalances},
 		{"ExpireLapsesLotsAndFiresExpiringSoonOnce", testExpire},
 		{"RankUpOnOrderDownDailyWithEventsAndReport", testRanks},
+		{"OneImportRanksEachBuyerOnce", testRankQueue},
 		{"MergeMovesPointsAndUnmergeReturnsThem", testPointsMerge},
 		{"CouponCodesAreUniqueUnguessableAndIssued", testCouponCodes},
 		{"CouponCheckAppliesRules", testCouponCheck},
@@ -77,6 +78,15 @@ func entries(t testing.TB, db *store.DB, id int64) []loyalty.Entry {
 func importOrders(t testing.TB, db *store.DB, os ...order.Order) store.BatchResult {
 	t.Helper()
 	return must[store.BatchResult](t)(db.ImportOrders(ctx, os))
+}
+
+// importRanked imports orders and evaluates the ranks the import queued,
+// as the import command does when it ends.
+func importRanked(t testing.TB, db *store.DB, os ...order.Order) store.BatchResult {
+	t.Helper()
+	res := importOrders(t, db, os...)
+	must[loyalty.RankRun](t)(db.EvaluatePendingRanks(ctx))
+	return res
 }
 
 func setProgram(t testing.TB, db *store.DB, edit func(p *loyalty.Program)) {
@@ -250,7 +260,7 @@ func testEarnRules(t *testing.T, db *store.DB, _ *clock.Manual) {
 	b.Profile.Birthday = "1990-" + T0.In(clock.Tokyo).AddDate(0, 0, -1).Format("01-02") // born in March
 	first := Order("shop", "0", day(200), b, "A", 1, 100000)                            // before earn_since: nothing
 	gold := Order("shop", "1", day(60), b, "A", 1, 100000)                              // bronze ×1 → 1000, then gold
-	cust := importOrders(t, db, first, gold).CustomerIDs[0]
+	cust := importRanked(t, db, first, gold).CustomerIDs[0]
 	if got := balance(t, db, cust); got != 1000 {
 		t.Fatalf("balance = %d, want 1000", got)
 	}
@@ -472,14 +482,23 @@ func testExpire(t *testing.T, db *store.DB, c *clock.Manual) {
 
 func testRanks(t *testing.T, db *store.DB, c *clock.Manual) {
 	b := Buyer(t, "shop", "c1", "a@example.com", "")
-	other := importOrders(t, db, Order("shop", "x", day(5), Buyer(t, "shop", "c2", "", "090-5555-6666"), "A", 1, 1000)).CustomerIDs[0]
+	other := importRanked(t, db, Order("shop", "x", day(5), Buyer(t, "shop", "c2", "", "090-5555-6666"), "A", 1, 1000)).CustomerIDs[0]
 	cust := importOrders(t, db, Order("shop", "1", day(60), b, "A", 1, 60000)).CustomerIDs[0]
+	if h := must[[]loyalty.RankChange](t)(db.RankHistory(ctx, cust)); len(h) != 0 {
+		t.Fatalf("ranked before the queue was worked: %+v", h)
+	}
+	if run := must[loyalty.RankRun](t)(db.EvaluatePendingRanks(ctx)); run.Evaluated != 1 || run.Up != 1 {
+		t.Fatalf("queued evaluation = %+v", run)
+	}
+	if run := must[loyalty.RankRun](t)(db.EvaluatePendingRanks(ctx)); run.Evaluated != 0 {
+		t.Fatalf("queue not emptied: %+v", run)
+	}
 	sum := must[*loyalty.CustomerSummary](t)(db.CustomerLoyalty(ctx, cust))
 	if sum.Rank.Code != "silver" || sum.NextRank == nil || sum.NextRank.Code != "gold" || sum.ToNext != 40000 {
 		t.Fatalf("summary = %+v", sum)
 	}
 	c.Advance(time.Hour)
-	importOrders(t, db, Order("shop", "2", day(1), b, "A", 1, 50000))
+	importRanked(t, db, Order("shop", "2", day(1), b, "A", 1, 50000))
 	hist := must[[]loyalty.RankChange](t)(db.RankHistory(ctx, cust))
 	if len(hist) != 2 || hist[0].To != "gold" || hist[0].Direction != "up" || hist[0].Reason != loyalty.ReasonOrder || hist[1].From != "bronze" {
 		t.Fatalf("history = %+v", hist)
@@ -524,6 +543,33 @@ func testRanks(t *testing.T, db *store.DB, c *clock.Manual) {
 		t.Fatalf("early report = %+v", early)
 	}
 	_ = other
+}
+
+func testRankQueue(t *testing.T, db *store.DB, _ *clock.Manual) {
+	b := Buyer(t, "shop", "c1", "a@example.com", "")
+	var cust int64
+	for i := range 8 { // ¥40,000 a batch: silver, gold, platinum along the way
+		cust = importOrders(t, db, Order("shop", fmt.Sprint(i), day(80-i), b, "A", 1, 40000)).CustomerIDs[0]
+	}
+	old := importOrders(t, db, Order("shop", "old", day(500), Buyer(t, "shop", "c2", "b@example.com", ""), "A", 1, 500000)).CustomerIDs[0]
+	run := must[loyalty.RankRun](t)(db.EvaluatePendingRanks(ctx))
+	if run.Evaluated != 1 || len(run.Changes) != 1 || run.Changes[0].From != "bronze" || run.Changes[0].To != "platinum" {
+		t.Fatalf("run = %+v", run)
+	}
+	if evs := loyaltyEvents(t, db, cust, loyalty.EventRankChanged); len(evs) != 1 {
+		t.Fatalf("events = %+v", evs)
+	}
+	// An order outside the window cannot move a rank: its buyer was not queued.
+	if h := must[[]loyalty.RankChange](t)(db.RankHistory(ctx, old)); len(h) != 0 {
+		t.Fatalf("old buyer ranked: %+v", h)
+	}
+	// A merged customer queued is evaluated as the one that absorbed it.
+	c := importOrders(t, db, Order("shop", "m", day(3), Buyer(t, "shop", "c3", "c@example.com", ""), "A", 1, 35000)).CustomerIDs[0]
+	must[int64](t)(db.MergeCustomers(ctx, old, c, "staff"))
+	run = must[loyalty.RankRun](t)(db.EvaluatePendingRanks(ctx))
+	if run.Evaluated != 1 || len(run.Changes) != 1 || run.Changes[0].CustomerID != old || run.Changes[0].To != "silver" {
+		t.Fatalf("merged run = %+v", run)
+	}
 }
 
 func testPointsMerge(t *testing.T, db *store.DB, c *clock.Manual) {
@@ -777,7 +823,7 @@ func testCouponSync(t *testing.T, db *store.DB, _ *clock.Manual) {
 
 func testCustomerLoyalty(t *testing.T, db *store.DB, _ *clock.Manual) {
 	b := Buyer(t, "shop", "c1", "a@example.com", "")
-	cust := importOrders(t, db, Order("shop", "1", day(20), b, "A", 1, 150000)).CustomerIDs[0]
+	cust := importRanked(t, db, Order("shop", "1", day(20), b, "A", 1, 150000)).CustomerIDs[0]
 	vip := must[*loyalty.Campaign](t)(db.CreateCouponCampaign(ctx, loyalty.Campaign{Name: "Gold限定", Mode: loyalty.Unique, DiscountType: loyalty.PercentOff, Value: 15, Ranks: []string{"gold"}}))
 	must[*loyalty.Coupon](t)(db.IssueCoupon(ctx, loyalty.IssueRequest{CampaignID: vip.ID, CustomerID: cust}))
 	s := must[*loyalty.CustomerSummary](t)(db.CustomerLoyalty(ctx, cust))

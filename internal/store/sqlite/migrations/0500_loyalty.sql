@@ -82,6 +82,15 @@ CREATE TABLE loyalty_members (
 );
 CREATE INDEX loyalty_members_rank ON loyalty_members (rank);
 
+-- Customers whose rank must be evaluated again: order imports queue their
+-- buyers, and the queue is worked through when the import ends (CLI) or
+-- within seconds (serve), so a customer whose orders span many batches of
+-- one import is evaluated once.
+CREATE TABLE rank_queue (
+    customer_id INTEGER PRIMARY KEY,
+    queued_at   INTEGER NOT NULL
+);
+
 CREATE TABLE rank_changes (
     id                 INTEGER PRIMARY KEY,
     customer_id        INTEGER NOT NULL,
