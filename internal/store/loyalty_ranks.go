@@ -161,18 +161,28 @@ func (db *DB) EvaluatePendingRanks(ctx context.Context) (loyalty.RankRun, error)
 			if err := db.Dialect.LockResolution(ctx, tx); err != nil {
 				return err
 			}
-			rows, err := tx.QueryContext(ctx, `SELECT customer_id FROM rank_queue ORDER BY customer_id LIMIT 1000`)
+			rows, err := tx.QueryContext(ctx, `SELECT q.customer_id, coalesce(c.status, ''), c.merged_into FROM rank_queue q
+				LEFT JOIN customers c ON c.id = q.customer_id ORDER BY q.customer_id LIMIT 1000`)
 			if err != nil {
 				return err
 			}
 			var queued []any
+			var ids, merged []int64
 			for rows.Next() {
 				var id int64
-				if err := rows.Scan(&id); err != nil {
+				var status string
+				var into sql.NullInt64
+				if err := rows.Scan(&id, &status, &into); err != nil {
 					rows.Close()
 					return err
 				}
 				queued = append(queued, id)
+				switch {
+				case status == "active":
+					ids = append(ids, id)
+				case into.Valid:
+					merged = append(merged, id)
+				}
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
@@ -181,11 +191,9 @@ func (db *DB) EvaluatePendingRanks(ctx context.Context) (loyalty.RankRun, error)
 			if n = len(queued); n == 0 {
 				return nil
 			}
-			ids := make([]int64, 0, n)
-			for _, q := range queued {
-				id, err := activeCustomerID(ctx, tx, q.(int64))
-				if err == nil {
-					ids = append(ids, id)
+			for _, id := range merged {
+				if cid, err := activeCustomerID(ctx, tx, id); err == nil {
+					ids = append(ids, cid)
 				} else if errs.Code(err) == errs.Internal {
 					return err
 				}
