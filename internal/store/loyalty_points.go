@@ -446,7 +446,6 @@ func (db *DB) ImportPointBalances(ctx context.Context, batch string, rows []loya
 		now := db.Clock.Now()
 		seen := map[string]int{}
 		var entries []entryRow
-		var custs []int64
 		for i := range rows {
 			row := &rows[i]
 			reject := func(format string, args ...any) {
@@ -480,7 +479,6 @@ func (db *DB) ImportPointBalances(ctx context.Context, batch string, rows []loya
 			}
 			entries = append(entries, entryRow{customer: cid, origin: cid, kind: loyalty.Import, points: row.Points, expires: row.ExpiresAt,
 				at: now, ref: ref, reason: row.Note, actor: "import:" + batch})
-			custs = append(custs, cid)
 			res.Imported++
 			res.Points += row.Points
 		}
