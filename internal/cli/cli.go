@@ -18,6 +18,7 @@ import (
 
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/secret"
 	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/store/postgres"
 	"github.com/enishi-crm/enishi/internal/store/sqlite"
@@ -44,6 +45,11 @@ type IO struct {
 	Ready func(addr string)
 	// Context, if set, replaces the signal-cancelled context (tests).
 	Context context.Context
+	// Resolver, if set, replaces the system's DNS resolver (tests of
+	// `email check-domain`).
+	Resolver interface {
+		LookupTXT(ctx context.Context, name string) ([]string, error)
+	}
 }
 
 // StdIO is the process's own standard streams and environment.
@@ -69,12 +75,26 @@ func commands() []command {
 		{"user", "manage staff accounts", cmdUser},
 		{"apikey", "manage API keys", cmdAPIKey},
 		{"settings", "read and change settings", cmdSettings},
+		{"sync", "backfill customers, orders and products from Shopify's Admin API", cmdSync},
+		{"email", "DKIM key, DNS records, domain check, bounce intake", cmdEmail},
+		{"template", "list, check, save and preview message templates", cmdTemplate},
+		{"message", "send, test, stats, suppressions, DM export, attribution", cmdMessage},
 		{"points", "points balances, adjustments, redemptions, imports and liability", cmdPoints},
 		{"coupon", "coupon campaigns, codes, issues and Shopify sync", cmdCoupon},
 		{"rank", "evaluate member ranks, rank history and reports", cmdRank},
 		{"loyalty", "show or set the loyalty programme; run the daily work", cmdLoyalty},
 		{"report", "analytics reports: rfm, cpm, decile, cohort, kpi, basket, predict …", cmdReport},
 		{"scores", "refresh stored customer scores; show a customer's scores and recommendations", cmdScores},
+		{"segment", "create, count, preview and export segments", cmdSegment},
+		{"journey", "list, show, create, enable and disable journeys (シナリオ)", cmdJourney},
+		{"campaign", "create, schedule, pause, resume and cancel campaigns (一斉配信)", cmdCampaign},
+		{"engine", "run segments, journeys, campaigns and sends without the web server", cmdEngine},
+		{"role", "manage custom staff roles", cmdRole},
+		{"audit", "list and export the audit log", cmdAudit},
+		{"secret", "manage encrypted secrets (SMTP, LINE, Shopify …)", cmdSecret},
+		{"retention", "show or apply data retention periods", cmdRetention},
+		{"backup", "copy the SQLite database to a file while it runs", cmdBackup},
+		{"restore", "replace the SQLite database with a backup", cmdRestore},
 	}
 }
 
@@ -89,6 +109,12 @@ func Run(args []string, io IO) int {
 	if io.Getenv == nil {
 		io.Getenv = func(string) string { return "" }
 	}
+	args, getenv, err := withConfigFile(args, io.Getenv)
+	if err != nil {
+		fmt.Fprintln(io.Stderr, "enishi:", err)
+		return ExitUsage
+	}
+	io.Getenv = getenv
 	env := &Env{IO: io, Log: slog.New(slog.NewTextHandler(io.Stderr, &slog.HandlerOptions{Level: logLevel(io.Getenv("ENISHI_LOG_LEVEL"))}))}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(io.Stdout)
@@ -112,6 +138,11 @@ func Run(args []string, io IO) int {
 			defer stop()
 		}
 	}
+	actor := "cli"
+	if u := io.Getenv("USER"); u != "" {
+		actor = "cli:" + u
+	}
+	ctx = store.WithOrigin(ctx, store.Origin{Actor: actor, Source: "cli"})
 	for _, c := range commands() {
 		if c.name != args[0] {
 			continue
@@ -132,7 +163,7 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun `enishi COMMAND -h` for a command's flags. Database: --db PATH (SQLite, default ./enishi.db)\nor --database-url postgres://… (also ENISHI_DB, ENISHI_DATABASE_URL). Docs: docs/cli.md")
+	fmt.Fprintln(w, "\nRun `enishi COMMAND -h` for a command's flags. Database: --db PATH (SQLite, default ./enishi.db)\nor --database-url postgres://… (also ENISHI_DB, ENISHI_DATABASE_URL). Settings can also come\nfrom a file: enishi --config FILE COMMAND (or ENISHI_CONFIG). Docs: docs/cli.md, docs/operations.md")
 }
 
 // usageError is a mistake on the command line (exit code 2).
@@ -238,6 +269,18 @@ func (d *dbFlags) open(ctx context.Context, env *Env, c clock.Clock) (*store.DB,
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	box, err := secret.FromEnv(env.Getenv)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	db.SetSecretBox(box)
+	if n, err := db.MovePlaintextSecrets(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("encrypt secrets kept in settings: %w", err)
+	} else if n > 0 {
+		env.Log.Info("encrypted secrets that were kept in settings", "count", n)
 	}
 	return db, nil
 }

@@ -52,9 +52,9 @@ func (s *Server) routesLoyalty() {
 	s.Handle("POST /api/v1/loyalty/ranks/evaluate", auth.LoyaltyWrite, s.evaluateRanks)
 	s.Handle("GET /api/v1/loyalty/ranks/report", auth.ReportsRead, s.rankReport)
 
-	s.Handle("GET /api/v1/loyalty/coupon-campaigns", auth.CustomersRead, s.listCampaigns)
-	s.Handle("POST /api/v1/loyalty/coupon-campaigns", auth.LoyaltyWrite, s.createCampaign)
-	s.Handle("GET /api/v1/loyalty/coupon-campaigns/{id}", auth.CustomersRead, s.getCampaign)
+	s.Handle("GET /api/v1/loyalty/coupon-campaigns", auth.CustomersRead, s.listCouponCampaigns)
+	s.Handle("POST /api/v1/loyalty/coupon-campaigns", auth.LoyaltyWrite, s.createCouponCampaign)
+	s.Handle("GET /api/v1/loyalty/coupon-campaigns/{id}", auth.CustomersRead, s.getCouponCampaign)
 	s.Handle("GET /api/v1/loyalty/coupon-campaigns/{id}/coupons", auth.CustomersRead, s.campaignCoupons)
 	s.Handle("POST /api/v1/loyalty/coupon-campaigns/{id}/codes", auth.LoyaltyWrite, s.generateCodes)
 	s.Handle("POST /api/v1/loyalty/coupon-campaigns/{id}/shopify-sync", auth.LoyaltyWrite, s.syncCodes)
@@ -67,7 +67,7 @@ func (s *Server) routesLoyalty() {
 		}
 		return JSON(w, map[string]int{"events": n})
 	})
-	s.Handle("GET /api/v1/loyalty/coupons/report", auth.ReportsRead, s.listCampaigns)
+	s.Handle("GET /api/v1/loyalty/coupons/report", auth.ReportsRead, s.listCouponCampaigns)
 }
 
 func (s *Server) getProgram(w http.ResponseWriter, r *http.Request) error {
@@ -354,7 +354,7 @@ func queryDay(r *http.Request, name string, def time.Time, end bool) (time.Time,
 	return d.UTC(), nil
 }
 
-func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) listCouponCampaigns(w http.ResponseWriter, r *http.Request) error {
 	cs, err := s.cfg.Store.CouponCampaigns(r.Context())
 	if err != nil {
 		return err
@@ -362,7 +362,7 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) error {
 	return JSON(w, map[string]any{"campaigns": cs})
 }
 
-func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) createCouponCampaign(w http.ResponseWriter, r *http.Request) error {
 	var c loyalty.Campaign
 	if err := decodeJSON(w, r, &c); err != nil {
 		return err
@@ -376,7 +376,7 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) getCouponCampaign(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err

@@ -469,6 +469,11 @@ func blank(rec []string) bool {
 // characters left by a Shift_JIS decoder.
 func checkText(rec []string) string {
 	for _, f := range rec {
+		if strings.IndexByte(f, 0) >= 0 {
+			// PostgreSQL cannot store NUL in text; reject the row here
+			// rather than fail a whole batch later.
+			return "text contains a NUL byte (is this a binary or UTF-16 file?)"
+		}
 		for i := 0; i < len(f); i++ {
 			if f[i] >= 0x80 {
 				if !validText(f) {

@@ -13,6 +13,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/identity"
+	"github.com/enishi-crm/enishi/internal/loyalty"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/product"
 )
@@ -205,14 +206,20 @@ func (db *DB) timeline(ctx context.Context, cid int64, opt ViewOptions) ([]custo
 				}
 				return it, err
 			}},
-		{"message", "created_at", `SELECT id, created_at, subject, channel, status, purpose FROM messages WHERE customer_id = $1 AND %s ORDER BY created_at DESC, id DESC`,
+		{"message", "created_at", `SELECT id, created_at, subject, channel, status, purpose, error, source FROM messages WHERE customer_id = $1 AND %s ORDER BY created_at DESC, id DESC`,
 			func(r *sql.Rows) (customer.TimelineItem, error) {
 				var it customer.TimelineItem
 				var at int64
-				var status, purpose string
-				err := r.Scan(&it.ID, &at, &it.Title, &it.Channel, &status, &purpose)
+				var status, purpose, errText, source string
+				err := r.Scan(&it.ID, &at, &it.Title, &it.Channel, &status, &purpose, &errText, &source)
 				it.At = fromMS(at)
 				it.Detail = map[string]any{"status": status, "purpose": purpose}
+				if errText != "" {
+					it.Detail["error"] = errText
+				}
+				if source != "" {
+					it.Detail["source"] = source
+				}
 				return it, err
 			}},
 		{"inquiry", "created_at", `SELECT id, created_at, subject, channel, status, body FROM inquiries WHERE customer_id = $1 AND %s ORDER BY created_at DESC, id DESC`,
@@ -364,31 +371,13 @@ func (db *DB) SearchCustomers(ctx context.Context, q customer.Query) ([]customer
 		return nil, 0, err
 	}
 	n := len(args)
-	rows, err := db.Read.QueryContext(ctx, `SELECT id, last_name, first_name, last_name_kana, first_name_kana, email, phone, prefecture,
-		order_count, total_spent, last_order_at, created_at FROM customers WHERE `+where+
+	rows, err := db.Read.QueryContext(ctx, `SELECT `+summaryCols+` FROM customers c WHERE `+where+
 		` ORDER BY id DESC LIMIT $`+itoa(n+1)+` OFFSET $`+itoa(n+2), append(args, limit, max(q.Offset, 0))...)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer rows.Close()
-	out := []customer.Summary{}
-	for rows.Next() {
-		var s customer.Summary
-		var p customer.Profile
-		var last sql.NullInt64
-		var created int64
-		if err := rows.Scan(&s.ID, &p.LastName, &p.FirstName, &p.LastNameKana, &p.FirstNameKana, &s.Email, &s.Phone, &s.Prefecture,
-			&s.OrderCount, &s.TotalSpent, &last, &created); err != nil {
-			return nil, 0, err
-		}
-		p.Email = s.Email
-		s.DisplayName = p.DisplayName()
-		s.NameKana = strings.TrimSpace(p.LastNameKana + " " + p.FirstNameKana)
-		s.LastOrderAt = fromNullMS(last)
-		s.CreatedAt = fromMS(created)
-		out = append(out, s)
-	}
-	return out, total, rows.Err()
+	out, err := scanSummaries(rows)
+	return out, total, err
 }
 
 func likeEscape(s string) string {
@@ -470,6 +459,18 @@ func (db *DB) AddNote(ctx context.Context, customerID int64, author, body string
 
 // AddInquiry logs an inquiry (問い合わせ) on a customer's timeline.
 func (db *DB) AddInquiry(ctx context.Context, inq customer.Inquiry) (int64, error) {
+	var id int64
+	err := db.inTx(ctx, func(tx *Tx) error {
+		var err error
+		id, err = db.insertInquiry(ctx, tx, inq, "")
+		return err
+	})
+	return id, err
+}
+
+// insertInquiry validates and writes an inquiry, filed under the customer
+// now holding inq.CustomerID.
+func (db *DB) insertInquiry(ctx context.Context, tx *Tx, inq customer.Inquiry, externalID string) (int64, error) {
 	if strings.TrimSpace(inq.Subject) == "" && strings.TrimSpace(inq.Body) == "" {
 		return 0, errs.FieldErrorf("subject", "an inquiry needs a subject or a body")
 	}
@@ -485,16 +486,14 @@ func (db *DB) AddInquiry(ctx context.Context, inq customer.Inquiry) (int64, erro
 	if at.IsZero() {
 		at = db.Clock.Now()
 	}
+	cid, err := db.activeCustomer(ctx, tx, inq.CustomerID)
+	if err != nil {
+		return 0, err
+	}
 	var id int64
-	err := db.inTx(ctx, func(tx *Tx) error {
-		cid, err := db.activeCustomer(ctx, tx, inq.CustomerID)
-		if err != nil {
-			return err
-		}
-		return tx.QueryRowContext(ctx, `INSERT INTO inquiries (customer_id, origin_customer_id, channel, subject, body, status, assignee, created_at, updated_at)
-			VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
-			cid, inq.Channel, inq.Subject, inq.Body, inq.Status, inq.Assignee, ms(at)).Scan(&id)
-	})
+	err = tx.QueryRowContext(ctx, `INSERT INTO inquiries (customer_id, origin_customer_id, channel, subject, body, status, assignee, external_id, created_at, updated_at)
+		VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
+		cid, inq.Channel, inq.Subject, inq.Body, inq.Status, inq.Assignee, externalID, ms(at)).Scan(&id)
 	return id, err
 }
 
@@ -506,15 +505,22 @@ func (db *DB) RecordConsent(ctx context.Context, customerID int64, c customer.Co
 	if c.RecordedAt.IsZero() {
 		c.RecordedAt = db.Clock.Now()
 	}
-	return db.inTx(ctx, func(tx *Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		cid, err := db.activeCustomer(ctx, tx, customerID)
 		if err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO consent_records (customer_id, origin_customer_id, channel, granted, method, source, wording_version, actor, recorded_at)
 			VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8)`, cid, c.Channel, c.Granted, c.Method, c.Source, c.WordingVersion, c.Actor, ms(c.RecordedAt))
-		return err
+		if err != nil {
+			return err
+		}
+		return db.markChanged(ctx, tx, []int64{cid}, db.Clock.Now())
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
+	return err
 }
 
 func validChannel(ch string) bool {
@@ -528,7 +534,7 @@ func validChannel(ch string) bool {
 
 // AddTags tags a customer; tags it already has are kept once.
 func (db *DB) AddTags(ctx context.Context, customerID int64, tags []string) error {
-	return db.inTx(ctx, func(tx *Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		cid, err := db.activeCustomer(ctx, tx, customerID)
 		if err != nil {
 			return err
@@ -542,8 +548,12 @@ func (db *DB) AddTags(ctx context.Context, customerID int64, tags []string) erro
 				return err
 			}
 		}
-		return nil
+		return db.markChanged(ctx, tx, []int64{cid}, db.Clock.Now())
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
+	return err
 }
 
 const productCols = "id, sku, name, category, price, replenishment_days, url, image_url, created_at, updated_at"
@@ -591,6 +601,9 @@ func (db *DB) Setting(ctx context.Context, key string) (string, bool, error) {
 
 // SetSetting stores a setting.
 func (db *DB) SetSetting(ctx context.Context, key, value string) error {
+	if key == loyalty.ProgramSetting {
+		return db.setLoyaltyProgramJSON(ctx, value)
+	}
 	_, err := db.Write.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, key, value, ms(db.Clock.Now()))
 	return err

@@ -98,13 +98,17 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		if err := db.ordersLoyalty(ctx, tx, orders, origins, upserts, newIdx, r); err != nil {
 			return err
 		}
-		if err := db.markScoresDirty(ctx, tx, orderCustomers(orders, upserts, r)); err != nil {
+		changed := orderCustomers(orders, upserts, r)
+		if err := db.markScoresDirty(ctx, tx, changed); err != nil {
+			return err
+		}
+		if err := db.markChanged(ctx, tx, changed, r.now); err != nil {
 			return err
 		}
 		if err := r.refreshAggregates(ctx); err != nil {
 			return err
 		}
-		res.NewCustomers, res.Merges, res.Candidates = r.result.NewCustomers, r.result.Merges, r.result.Candidates
+		res.NewCustomers, res.Merges, res.Candidates, res.Suppressed = r.result.NewCustomers, r.result.Merges, r.result.Candidates, r.result.Suppressed
 		res.CustomerIDs = make([]int64, len(orders))
 		for i := range orders {
 			res.CustomerIDs[i] = orders[i].CustomerID
@@ -115,8 +119,9 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		return BatchResult{}, err
 	}
 	r.committed()
+	db.notifyChanged()
 	db.noteWrites(ctx, res.Inserted+res.Updated+res.NewCustomers)
-	return res, nil
+	return res, db.attributeOrders(ctx, orders)
 }
 
 // orderCustomers lists the customers whose orders were written, and the
@@ -265,9 +270,13 @@ func (db *DB) ImportCustomers(ctx context.Context, recs []customer.Record) (Batc
 			}
 		}
 		changed := map[int64]bool{}
+		var created []int64
 		for _, st := range r.custs {
 			if st.changed {
 				changed[st.c.ID] = true
+			}
+			if st.isNew {
+				created = append(created, st.c.ID)
 			}
 		}
 		if err := r.finish(ctx); err != nil {
@@ -278,7 +287,13 @@ func (db *DB) ImportCustomers(ctx context.Context, recs []customer.Record) (Batc
 				changed[st.c.ID] = true
 			}
 		}
-		res.NewCustomers, res.Merges, res.Candidates = r.result.NewCustomers, r.result.Merges, r.result.Candidates
+		for id := range changed {
+			created = append(created, id)
+		}
+		if err := db.markChanged(ctx, tx, created, r.now); err != nil {
+			return err
+		}
+		res.NewCustomers, res.Merges, res.Candidates, res.Suppressed = r.result.NewCustomers, r.result.Merges, r.result.Candidates, r.result.Suppressed
 		res.Inserted = res.NewCustomers
 		res.Updated = len(changed)
 		res.Unchanged = max(0, len(recs)-res.Inserted-res.Updated)
@@ -288,6 +303,7 @@ func (db *DB) ImportCustomers(ctx context.Context, recs []customer.Record) (Batc
 		return BatchResult{}, err
 	}
 	r.committed()
+	db.notifyChanged()
 	db.noteWrites(ctx, res.Inserted+res.Updated)
 	return res, nil
 }
@@ -346,6 +362,13 @@ func (db *DB) ImportProducts(ctx context.Context, ps []product.Product) (BatchRe
 					res.Unchanged++
 					continue
 				}
+				if merged.Price < old.Price && merged.Price > 0 {
+					// A price drop: journeys tell the customers who favorited it.
+					if _, err := tx.ExecContext(ctx, `INSERT INTO product_signals (sku, kind, old_price, new_price, at) VALUES ($1, $2, $3, $4, $5)`,
+						p.SKU, SignalPriceDrop, old.Price, merged.Price, now); err != nil {
+						return fmt.Errorf("product %s: price drop: %w", p.SKU, err)
+					}
+				}
 				p = merged
 				res.Updated++
 			} else {
@@ -389,8 +412,14 @@ func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult,
 		}
 		origins := make([]any, len(evs))
 		custs := make([]any, len(evs))
+		var keep []int // events to store: not those of erased people
 		for i := range evs {
 			a := &evs[i].Actor
+			if r.suppressedHolder(a) != 0 {
+				r.result.Suppressed++
+				continue
+			}
+			keep = append(keep, i)
 			strong := false
 			for _, id := range a.Identifiers {
 				strong = strong || !id.Weak
@@ -415,7 +444,7 @@ func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult,
 		if err := r.finish(ctx); err != nil {
 			return err
 		}
-		res.NewCustomers, res.Merges, res.Candidates = r.result.NewCustomers, r.result.Merges, r.result.Candidates
+		res.NewCustomers, res.Merges, res.Candidates, res.Suppressed = r.result.NewCustomers, r.result.Merges, r.result.Candidates, r.result.Suppressed
 		// Merges may have moved customers filed earlier in the batch.
 		for i := range evs {
 			if c, ok := custs[i].(int64); ok {
@@ -430,7 +459,8 @@ func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult,
 			}
 		}
 		n, err := db.insertMany(ctx, tx, `INSERT INTO events (customer_id, origin_customer_id, anonymous_id, type, name, occurred_at, received_at, source, message_id, sku, properties)`,
-			11, `ON CONFLICT (source, message_id) DO NOTHING`, len(evs), func(i int, args []any) []any {
+			11, `ON CONFLICT (source, message_id) DO NOTHING`, len(keep), func(j int, args []any) []any {
+				i := keep[j]
 				e := &evs[i]
 				props := string(e.Properties)
 				if props == "" {
@@ -442,13 +472,17 @@ func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult,
 			return fmt.Errorf("insert events: %w", err)
 		}
 		res.Inserted = int(n)
-		res.Unchanged = len(evs) - int(n)
+		res.Unchanged = len(keep) - int(n)
+		if n > 0 {
+			return db.markChanged(ctx, tx, res.CustomerIDs, r.now)
+		}
 		return nil
 	})
 	if err != nil {
 		return BatchResult{}, err
 	}
 	r.committed()
+	db.notifyChanged()
 	db.noteWrites(ctx, res.Inserted+res.NewCustomers)
 	return res, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/journey"
 	"github.com/enishi-crm/enishi/internal/loyalty"
 )
 
@@ -88,7 +89,40 @@ func (db *DB) SetLoyaltyProgram(ctx context.Context, p loyalty.Program) error {
 	if err != nil {
 		return err
 	}
-	return db.SetSetting(ctx, loyalty.ProgramSetting, string(raw))
+	return db.saveProgram(ctx, raw, p.Ranks.Lowest().Code)
+}
+
+// setLoyaltyProgramJSON stores a programme given as JSON (SetSetting).
+func (db *DB) setLoyaltyProgramJSON(ctx context.Context, value string) error {
+	p, err := loyalty.ParseProgram([]byte(value))
+	if err != nil {
+		return err
+	}
+	return db.SetLoyaltyProgram(ctx, p)
+}
+
+// lowestRankSetting holds the code of the programme's lowest tier, so that
+// SQL (segments' rank field) can give customers without a stored rank the
+// tier they hold.
+const lowestRankSetting = "loyalty.lowest_rank"
+
+// rankSQL is an expression for customer c's rank code: the stored rank, or
+// the programme's lowest tier.
+func rankSQL(customerID string) string {
+	return "COALESCE((SELECT m.rank FROM loyalty_members m WHERE m.customer_id = " + customerID + "), " +
+		"(SELECT s.value FROM settings s WHERE s.key = '" + lowestRankSetting + "'), '" + loyalty.DefaultProgram().Ranks.Lowest().Code + "')"
+}
+
+func (db *DB) saveProgram(ctx context.Context, raw []byte, lowest string) error {
+	return db.inTx(ctx, func(tx *Tx) error {
+		for _, kv := range [][2]string{{loyalty.ProgramSetting, string(raw)}, {lowestRankSetting, lowest}} {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
+				ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, kv[0], kv[1], ms(db.Clock.Now())); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // activeCustomerID follows merges to the customer holding id's data and
@@ -144,14 +178,6 @@ func int64s(ids []int64) []any {
 		}
 	}
 	return out
-}
-
-// nullID stores 0 as NULL.
-func nullID(id int64) any {
-	if id == 0 {
-		return nil
-	}
-	return id
 }
 
 // timePtrMS stores an optional time.
@@ -227,13 +253,13 @@ func (db *DB) CustomerLoyalty(ctx context.Context, customerID int64) (*loyalty.C
 		return nil, err
 	}
 	s.Exclusive = []loyalty.CampaignRef{}
-	rows, err := db.Read.QueryContext(ctx, `SELECT `+campaignCols+` FROM coupon_campaigns WHERE ranks <> '[]' AND (ends_at IS NULL OR ends_at > $1) ORDER BY id`, ms(now))
+	rows, err := db.Read.QueryContext(ctx, `SELECT `+couponCampaignCols+` FROM coupon_campaigns WHERE ranks <> '[]' AND (ends_at IS NULL OR ends_at > $1) ORDER BY id`, ms(now))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		c, err := scanCampaign(rows)
+		c, err := scanCouponCampaign(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -242,4 +268,26 @@ func (db *DB) CustomerLoyalty(ctx context.Context, customerID int64) (*loyalty.C
 		}
 	}
 	return s, rows.Err()
+}
+
+// JourneyLoyalty carries out journeys' loyalty steps (journey.Loyalty):
+// issuing a coupon and giving or taking points, both idempotent by the
+// step's key.
+type JourneyLoyalty struct{ DB *DB }
+
+var _ journey.Loyalty = JourneyLoyalty{}
+
+// IssueCoupon issues a coupon of the campaign and returns its code.
+func (l JourneyLoyalty) IssueCoupon(ctx context.Context, customerID, campaignID int64, key string) (string, error) {
+	c, err := l.DB.IssueCoupon(ctx, loyalty.IssueRequest{CampaignID: campaignID, CustomerID: customerID, Key: key, Actor: "journey"})
+	if err != nil {
+		return "", err
+	}
+	return c.Code, nil
+}
+
+// AdjustPoints gives (or, negative, takes) points with a reason.
+func (l JourneyLoyalty) AdjustPoints(ctx context.Context, customerID, points int64, reason, key string) error {
+	_, err := l.DB.AdjustPoints(ctx, loyalty.Adjustment{CustomerID: customerID, Points: points, Reason: reason, Key: key, Actor: "journey"})
+	return err
 }

@@ -12,10 +12,10 @@ import (
 	"github.com/enishi-crm/enishi/internal/loyalty"
 )
 
-const campaignCols = `id, name, mode, discount_type, value, min_order, starts_at, ends_at, per_customer_limit, total_limit,
+const couponCampaignCols = `id, name, mode, discount_type, value, min_order, starts_at, ends_at, per_customer_limit, total_limit,
 	skus, categories, ranks, shopify_price_rule_id, created_by, created_at`
 
-func scanCampaign(r rowScanner) (*loyalty.Campaign, error) {
+func scanCouponCampaign(r rowScanner) (*loyalty.Campaign, error) {
 	var c loyalty.Campaign
 	var mode, dt, skus, cats, ranks string
 	var starts, ends sql.NullInt64
@@ -76,8 +76,8 @@ func (db *DB) CreateCouponCampaign(ctx context.Context, c loyalty.Campaign) (*lo
 	return &c, nil
 }
 
-func (db *DB) campaign(ctx context.Context, q querier, id int64) (*loyalty.Campaign, error) {
-	c, err := scanCampaign(q.QueryRowContext(ctx, `SELECT `+campaignCols+` FROM coupon_campaigns WHERE id = $1`, id))
+func (db *DB) couponCampaign(ctx context.Context, q querier, id int64) (*loyalty.Campaign, error) {
+	c, err := scanCouponCampaign(q.QueryRowContext(ctx, `SELECT `+couponCampaignCols+` FROM coupon_campaigns WHERE id = $1`, id))
 	if err != nil {
 		return nil, notFound(err, "coupon campaign", id)
 	}
@@ -91,11 +91,11 @@ func (db *DB) campaign(ctx context.Context, q querier, id int64) (*loyalty.Campa
 
 // CouponCampaign returns a campaign with its numbers.
 func (db *DB) CouponCampaign(ctx context.Context, id int64) (*loyalty.CampaignStats, error) {
-	c, err := db.campaign(ctx, db.Read, id)
+	c, err := db.couponCampaign(ctx, db.Read, id)
 	if err != nil {
 		return nil, err
 	}
-	stats, err := db.campaignStats(ctx, []*loyalty.Campaign{c})
+	stats, err := db.couponCampaignStats(ctx, []*loyalty.Campaign{c})
 	if err != nil {
 		return nil, err
 	}
@@ -104,13 +104,13 @@ func (db *DB) CouponCampaign(ctx context.Context, id int64) (*loyalty.CampaignSt
 
 // CouponCampaigns lists every campaign with its numbers, newest first.
 func (db *DB) CouponCampaigns(ctx context.Context) ([]loyalty.CampaignStats, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT `+campaignCols+` FROM coupon_campaigns ORDER BY id DESC`)
+	rows, err := db.Read.QueryContext(ctx, `SELECT `+couponCampaignCols+` FROM coupon_campaigns ORDER BY id DESC`)
 	if err != nil {
 		return nil, err
 	}
 	var cs []*loyalty.Campaign
 	for rows.Next() {
-		c, err := scanCampaign(rows)
+		c, err := scanCouponCampaign(rows)
 		if err != nil {
 			rows.Close()
 			return nil, err
@@ -128,7 +128,7 @@ func (db *DB) CouponCampaigns(ctx context.Context) ([]loyalty.CampaignStats, err
 			}
 		}
 	}
-	return db.campaignStats(ctx, cs)
+	return db.couponCampaignStats(ctx, cs)
 }
 
 // unusedCond is true for an issued coupon c without a redemption that
@@ -138,7 +138,7 @@ const redeemedCond = `EXISTS (SELECT 1 FROM coupon_redemptions r WHERE r.status 
 
 // campaignStats adds the numbers of the campaigns (codes, issued, redeemed,
 // redemption rate, revenue, discount, synced).
-func (db *DB) campaignStats(ctx context.Context, cs []*loyalty.Campaign) ([]loyalty.CampaignStats, error) {
+func (db *DB) couponCampaignStats(ctx context.Context, cs []*loyalty.Campaign) ([]loyalty.CampaignStats, error) {
 	out := make([]loyalty.CampaignStats, len(cs))
 	idx := map[int64]int{}
 	for i, c := range cs {
@@ -202,7 +202,7 @@ func (db *DB) GenerateCoupons(ctx context.Context, campaignID int64, n int, pref
 	}
 	var out []loyalty.Coupon
 	err := db.inTx(ctx, func(tx *Tx) error {
-		c, err := db.campaign(ctx, tx, campaignID)
+		c, err := db.couponCampaign(ctx, tx, campaignID)
 		if err != nil {
 			return err
 		}
@@ -290,7 +290,7 @@ func (db *DB) scanCoupons(ctx context.Context, q querier, where string, args ...
 
 // CampaignCoupons lists a campaign's codes and issues, oldest first.
 func (db *DB) CampaignCoupons(ctx context.Context, campaignID int64, limit, offset int) ([]loyalty.Coupon, error) {
-	if _, err := db.campaign(ctx, db.Read, campaignID); err != nil {
+	if _, err := db.couponCampaign(ctx, db.Read, campaignID); err != nil {
 		return nil, err
 	}
 	if limit <= 0 || limit > 10_000 {
@@ -325,7 +325,7 @@ func (db *DB) IssueCoupon(ctx context.Context, r loyalty.IssueRequest) (*loyalty
 		if err != nil {
 			return err
 		}
-		c, err := db.campaign(ctx, tx, r.CampaignID)
+		c, err := db.couponCampaign(ctx, tx, r.CampaignID)
 		if err != nil {
 			return err
 		}
@@ -481,7 +481,7 @@ func (db *DB) CheckCoupon(ctx context.Context, cart loyalty.Cart) (loyalty.Verdi
 	if !ok {
 		return loyalty.Verdict{Reason: loyalty.ReasonUnknownCode, Message: "no such coupon code"}, nil
 	}
-	c, err := db.campaign(ctx, db.Read, row.campaign)
+	c, err := db.couponCampaign(ctx, db.Read, row.campaign)
 	if err != nil {
 		return loyalty.Verdict{}, err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/event"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/product"
+	"github.com/enishi-crm/enishi/internal/secret"
 )
 
 // Store is everything enishi asks of its database.
@@ -76,14 +77,27 @@ type Store interface {
 	RevokeAPIKey(ctx context.Context, id int64) error
 	TouchAPIKey(ctx context.Context, id int64, at time.Time) error
 
+	// Real-time ingestion: the durable inbox and the integrations' tables.
+	IngestStore
+	// Segments, journeys, the outbox and campaigns: the engine that acts
+	// on the data (docs/segments.md, docs/journeys.md, docs/campaigns.md).
+	SegmentStore
+	JourneyStore
+	OutboxStore
+	CampaignStore
+
 	// Settings are small JSON or text values by key.
 	Setting(ctx context.Context, key string) (string, bool, error)
 	SetSetting(ctx context.Context, key, value string) error
 
 	Stats(ctx context.Context) (Stats, error)
 
+	ChannelStore
 	LoyaltyStore
 	AnalyticsStore
+	SecurityStore
+	PrivacyStore
+	RetentionStore
 }
 
 // BatchResult counts what one import call did.
@@ -94,6 +108,10 @@ type BatchResult struct {
 	NewCustomers int `json:"new_customers"`
 	Merges       int `json:"merges"`
 	Candidates   int `json:"merge_candidates"`
+	// Suppressed counts records that carried an erased person's identifier:
+	// orders and customer records are filed under the erased customer
+	// without personal data; events are not stored.
+	Suppressed int `json:"suppressed"`
 	// CustomerIDs lists, per input record, the customer it was filed under
 	// (0 for records that name no customer, such as products).
 	CustomerIDs []int64 `json:"-"`
@@ -107,6 +125,7 @@ func (r *BatchResult) Add(o BatchResult) {
 	r.NewCustomers += o.NewCustomers
 	r.Merges += o.Merges
 	r.Candidates += o.Candidates
+	r.Suppressed += o.Suppressed
 }
 
 // Stats are the headline counts (`enishi stats`).
@@ -151,6 +170,11 @@ type User struct {
 	PasswordHash string     `json:"-"`
 	CreatedAt    time.Time  `json:"created_at"`
 	DisabledAt   *time.Time `json:"disabled_at,omitempty"`
+	// TOTPSecret is the sealed TOTP seed ("" without a second factor);
+	// TOTPEnabled is true once a first code confirmed it.
+	TOTPSecret   string `json:"-"`
+	TOTPEnabled  bool   `json:"totp_enabled"`
+	TOTPLastStep int64  `json:"-"`
 }
 
 // Session is a signed-in browser. Only the token's hash is stored.
@@ -200,6 +224,10 @@ type Dialect interface {
 	// PrepareStatements says whether the store should keep prepared
 	// statements for its bulk writes (the driver does not cache them).
 	PrepareStatements() bool
+	// SkipLocked ends a SELECT that claims queue rows for one worker, so
+	// that workers in several processes never claim the same row: " FOR
+	// UPDATE SKIP LOCKED" on PostgreSQL, "" on SQLite (one writer at a time).
+	SkipLocked() string
 	// InList returns a condition "col is one of vals" whose parameters start
 	// at $start, and its arguments: "col IN ($3,$4,…)" for SQLite, one
 	// array parameter "col = ANY($3)" for PostgreSQL (one plan, one bind).
@@ -212,6 +240,10 @@ type Dialect interface {
 	// bulk path (PostgreSQL COPY); HasCopy says whether there is one.
 	HasCopy() bool
 	CopyRows(ctx context.Context, tx *Tx, table string, cols []string, rows [][]any) (int64, error)
+	// JSONText returns an expression for the text value of a key of the
+	// JSON object in column col; key is an SQL expression (a parameter)
+	// holding a key of letters, digits, '_', '-' and '.'.
+	JSONText(col, key string) string
 }
 
 // DB implements Store over database/sql. Writes go to Write; reads to Read,
@@ -225,6 +257,9 @@ type DB struct {
 	stmts  stmtCache
 	idents identCache
 	growth growth
+	tables tablePresence
+	wake   wakers
+	box    *secret.Box // seals secrets; nil until SetSecretBox
 }
 
 // New returns a store over the given pools.

@@ -40,6 +40,8 @@ func loyaltyCases() []Case {
 		{"CouponSyncWritesEachCodeOnce", testCouponSync},
 		{"CustomerLoyaltySummary", testCustomerLoyalty},
 		{"DisabledProgramEarnsNothing", testProgramDisabled},
+		{"JourneyStepsIssueCouponsAndPointsOnce", testJourneyLoyalty},
+		{"SegmentsSeeRanksAndPoints", testLoyaltySegments},
 	}
 }
 
@@ -844,10 +846,78 @@ func testProgramDisabled(t *testing.T, db *store.DB, _ *clock.Manual) {
 	if balance(t, db, cust) != 0 || len(must[[]loyalty.RankChange](t)(db.RankHistory(ctx, cust))) != 0 {
 		t.Fatalf("disabled programme earned or ranked")
 	}
-	if err := db.SetSetting(ctx, loyalty.ProgramSetting, `{"ranks":{"metric":"spend","period":"rolling","tiers":[{"code":"a","min":5}]}}`); err != nil {
+	bad := `{"ranks":{"metric":"spend","period":"rolling","tiers":[{"code":"a","min":5}]}}`
+	if err := db.SetSetting(ctx, loyalty.ProgramSetting, bad); errs.Code(err) != errs.Invalid {
+		t.Fatalf("invalid programme stored: %v", err)
+	}
+	// One stored by other means is refused when read.
+	if _, err := db.Write.ExecContext(ctx, `UPDATE settings SET value = $1 WHERE key = $2`, bad, loyalty.ProgramSetting); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.LoyaltyProgram(ctx); err == nil {
 		t.Fatal("a programme without a zero tier was accepted")
 	}
+}
+
+func testJourneyLoyalty(t *testing.T, db *store.DB, _ *clock.Manual) {
+	cust := importOrders(t, db, Order("shop", "1", day(5), Buyer(t, "shop", "c1", "a@example.com", ""), "A", 1, 1000)).CustomerIDs[0]
+	camp := must[*loyalty.Campaign](t)(db.CreateCouponCampaign(ctx, loyalty.Campaign{Name: "F2", Mode: loyalty.Unique, DiscountType: loyalty.AmountOff, Value: 500}))
+	l := store.JourneyLoyalty{DB: db}
+	a := must[string](t)(l.IssueCoupon(ctx, cust, camp.ID, "enr-1:cpn"))
+	b := must[string](t)(l.IssueCoupon(ctx, cust, camp.ID, "enr-1:cpn"))
+	if a == "" || a != b || len(must[[]loyalty.Coupon](t)(db.CustomerCoupons(ctx, cust))) != 1 {
+		t.Fatalf("codes %q %q", a, b)
+	}
+	for range 2 {
+		if err := l.AdjustPoints(ctx, cust, 300, "誕生日ポイント", "enr-1:pts"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := balance(t, db, cust); got != 310 {
+		t.Fatalf("balance = %d, want 310", got)
+	}
+	if _, err := l.IssueCoupon(ctx, cust, 999, "enr-2:cpn"); errs.Code(err) != errs.NotFound {
+		t.Fatalf("unknown campaign err = %v", err)
+	}
+}
+
+func testLoyaltySegments(t *testing.T, db *store.DB, _ *clock.Manual) {
+	gold := importRanked(t, db, Order("shop", "1", day(5), Buyer(t, "shop", "c1", "a@example.com", ""), "A", 1, 150000)).CustomerIDs[0]
+	plain := importRanked(t, db, Order("shop", "2", day(5), Buyer(t, "shop", "c2", "b@example.com", ""), "A", 1, 1000)).CustomerIDs[0]
+	if got := matchIDs(t, db, cond(t, `{"field":"rank","op":"=","value":"bronze"}`)); !slicesEqual(got, []int64{plain}) {
+		t.Fatalf("bronze = %v", got)
+	}
+	if got := matchIDs(t, db, cond(t, `{"field":"rank","op":"=","value":"gold"}`)); !slicesEqual(got, []int64{gold}) {
+		t.Fatalf("gold = %v", got)
+	}
+	if got := matchIDs(t, db, cond(t, `{"field":"points_balance","op":">","value":100}`)); !slicesEqual(got, []int64{gold}) {
+		t.Fatalf("points > 100 = %v", got)
+	}
+	// A programme whose lowest tier has another code: customers without a
+	// stored rank hold it.
+	setProgram(t, db, func(p *loyalty.Program) { p.Ranks.Tiers[3].Code = "regular" })
+	if got := matchIDs(t, db, cond(t, `{"field":"rank","op":"=","value":"regular"}`)); !slicesEqual(got, []int64{plain}) {
+		t.Fatalf("regular = %v", got)
+	}
+	if err := db.SetSetting(ctx, loyalty.ProgramSetting, `{"ranks":{"metric":"spend","period":"rolling","tiers":[{"code":"member","min":0}]}}`); err != nil {
+		t.Fatal(err)
+	}
+	if got := matchIDs(t, db, cond(t, `{"field":"rank","op":"=","value":"member"}`)); !slicesEqual(got, []int64{plain}) {
+		t.Fatalf("member = %v", got)
+	}
+	if err := db.SetSetting(ctx, loyalty.ProgramSetting, `{"ranks":{"tiers":[]}}`); errs.Code(err) != errs.Invalid {
+		t.Fatalf("invalid programme through SetSetting: %v", err)
+	}
+}
+
+func slicesEqual(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
