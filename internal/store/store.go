@@ -93,6 +93,7 @@ type Store interface {
 	Stats(ctx context.Context) (Stats, error)
 
 	ChannelStore
+	LoyaltyStore
 	AnalyticsStore
 	SecurityStore
 	PrivacyStore
