@@ -112,25 +112,28 @@ func (db *DB) copyMany(ctx context.Context, tx *Tx, table string, cols []string,
 	}
 	list := strings.Join(cols, ", ")
 	stage := fmt.Sprintf("enishi_stage_%s_%x", table, fnv32(list))
-	if !tx.staged[stage] {
-		// Only the columns loaded, without the table's constraints: the
-		// target's own constraints apply on INSERT … SELECT.
-		if _, err := tx.Tx.ExecContext(ctx, `CREATE TEMP TABLE `+stage+` ON COMMIT DROP AS SELECT `+list+` FROM `+table+` WITH NO DATA`); err != nil {
+	if used, ok := tx.staged[stage]; !ok {
+		// One staging table per session, emptied at every commit: creating
+		// and dropping it in each transaction cost more catalog work than
+		// the rows it carried. Only the columns loaded, without the
+		// table's constraints: the target's own apply on INSERT … SELECT.
+		if _, err := tx.Tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS `+stage+` ON COMMIT DELETE ROWS AS SELECT `+list+` FROM `+table+` WITH NO DATA`); err != nil {
 			return 0, fmt.Errorf("staging table for %s: %w", table, err)
 		}
 		if tx.staged == nil {
 			tx.staged = map[string]bool{}
 		}
-		tx.staged[stage] = true
+	} else if used {
+		if _, err := tx.Tx.ExecContext(ctx, `TRUNCATE `+stage); err != nil {
+			return 0, err
+		}
 	}
+	tx.staged[stage] = true
 	if _, err := db.Dialect.CopyRows(ctx, tx, stage, cols, rows); err != nil {
 		return 0, err
 	}
 	res, err := tx.Tx.ExecContext(ctx, `INSERT INTO `+table+` (`+list+`) SELECT `+list+` FROM `+stage+` `+tail)
 	if err != nil {
-		return 0, err
-	}
-	if _, err := tx.Tx.ExecContext(ctx, `TRUNCATE `+stage); err != nil {
 		return 0, err
 	}
 	affected, _ := res.RowsAffected()

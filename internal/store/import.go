@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/errs"
@@ -25,6 +26,7 @@ type existingOrder struct {
 func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResult, error) {
 	var res BatchResult
 	var r *resolver
+	var added []product.Product
 	err := db.inTx(ctx, func(tx *Tx) error {
 		res = BatchResult{}
 		var err error
@@ -57,7 +59,7 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 			}
 			o.CustomerID, origins[i] = cust, origin
 		}
-		var upserts, newIdx []int
+		var upserts, newIdx, changedIdx []int
 		var replaceLines []any
 		for i := range orders {
 			o := &orders[i]
@@ -73,6 +75,7 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 				r.refresh[ex.customer] = true
 				r.refresh[o.CustomerID] = true
 				replaceLines = append(replaceLines, o.ID)
+				changedIdx = append(changedIdx, i)
 			} else {
 				newIdx = append(newIdx, i)
 				res.Inserted++
@@ -92,7 +95,7 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		if err := r.flush(ctx); err != nil {
 			return err
 		}
-		if err := db.writeOrders(ctx, tx, orders, origins, upserts, replaceLines); err != nil {
+		if added, err = db.writeOrders(ctx, tx, orders, origins, newIdx, changedIdx, replaceLines); err != nil {
 			return err
 		}
 		if err := db.linkOrderDeliveries(ctx, tx, r, orders, upserts, origins); err != nil {
@@ -122,6 +125,7 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		return BatchResult{}, err
 	}
 	r.committed()
+	db.skus.add(added)
 	db.notifyChanged()
 	db.noteWrites(ctx, res.Inserted+res.Updated+res.NewCustomers)
 	return res, db.attributeOrders(ctx, orders)
@@ -181,7 +185,10 @@ const orderUpsertTail = `ON CONFLICT (id) DO UPDATE SET customer_id = excluded.c
 	tax = excluded.tax, points_used = excluded.points_used, coupon_code = excluded.coupon_code, item_count = excluded.item_count,
 	content_hash = excluded.content_hash, updated_at = excluded.updated_at`
 
-func (db *DB) writeOrders(ctx context.Context, tx *Tx, orders []order.Order, origins []int64, upserts []int, replaceLines []any) error {
+// writeOrders writes the batch's new orders (newIdx) and changed ones
+// (changed, whose old lines replaceLines lists), their lines, and the
+// products the lines name that were not stored yet, which it returns.
+func (db *DB) writeOrders(ctx context.Context, tx *Tx, orders []order.Order, origins []int64, newIdx, changed []int, replaceLines []any) ([]product.Product, error) {
 	now := ms(db.Clock.Now())
 	err := db.chunk(len(replaceLines), 1, func(lo, hi int) error {
 		cond, args := db.Dialect.InList("order_id", 1, replaceLines[lo:hi])
@@ -189,17 +196,26 @@ func (db *DB) writeOrders(ctx context.Context, tx *Tx, orders []order.Order, ori
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("replace order lines: %w", err)
+		return nil, fmt.Errorf("replace order lines: %w", err)
 	}
-	_, err = db.insertMany(ctx, tx, orderUpsertHead, 20, orderUpsertTail, len(upserts), func(j int, args []any) []any {
-		i := upserts[j]
-		o := &orders[i]
-		return append(args, o.ID, o.Source, o.ExternalID, o.CustomerID, origins[i], ms(o.OrderedAt), string(o.Status), o.Channel, o.ShopID,
-			o.Currency, o.Total, o.Discount, o.Shipping, o.Tax, o.PointsUsed, o.CouponCode, len(o.Lines), o.Hash(), now, now)
-	})
-	if err != nil {
-		return fmt.Errorf("write orders: %w", err)
+	// New orders carry ids reserved for this batch, so they are plain
+	// inserts (PostgreSQL: COPY straight into orders); changed ones update
+	// their row in place.
+	for _, part := range []struct {
+		idx  []int
+		tail string
+	}{{newIdx, ""}, {changed, orderUpsertTail}} {
+		_, err = db.insertMany(ctx, tx, orderUpsertHead, 20, part.tail, len(part.idx), func(j int, args []any) []any {
+			i := part.idx[j]
+			o := &orders[i]
+			return append(args, o.ID, o.Source, o.ExternalID, o.CustomerID, origins[i], ms(o.OrderedAt), string(o.Status), o.Channel, o.ShopID,
+				o.Currency, o.Total, o.Discount, o.Shipping, o.Tax, o.PointsUsed, o.CouponCode, len(o.Lines), o.Hash(), now, now)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("write orders: %w", err)
+		}
 	}
+	upserts := append(append(make([]int, 0, len(newIdx)+len(changed)), newIdx...), changed...)
 	// Lines, and the products they name.
 	type lineRef struct{ order, line int }
 	var lines []lineRef
@@ -222,14 +238,46 @@ func (db *DB) writeOrders(ctx context.Context, tx *Tx, orders []order.Order, ori
 			return append(args, o.ID, l.LineNo, l.SKU, l.ProductName, l.Category, l.Quantity, l.UnitPrice, l.Amount)
 		})
 	if err != nil {
-		return fmt.Errorf("write order lines: %w", err)
+		return nil, fmt.Errorf("write order lines: %w", err)
 	}
 	ps := make([]product.Product, 0, len(skus))
 	for sku, l := range skus {
-		ps = append(ps, product.Product{SKU: sku, Name: l.ProductName, Category: l.Category, Price: l.UnitPrice})
+		if !db.skus.has(sku) {
+			ps = append(ps, product.Product{SKU: sku, Name: l.ProductName, Category: l.Category, Price: l.UnitPrice})
+		}
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].SKU < ps[j].SKU })
-	return db.insertMissingProducts(ctx, tx, ps)
+	return ps, db.insertMissingProducts(ctx, tx, ps)
+}
+
+// knownSKUs remembers, per process, SKUs seen committed in products, so
+// that each batch of an import does not offer the catalogue's every SKU
+// again. Products are never deleted, so an entry cannot go stale.
+type knownSKUs struct {
+	mu sync.Mutex
+	m  map[string]struct{}
+}
+
+// knownSKUsMax bounds the set; past it the set starts over.
+const knownSKUsMax = 200_000
+
+func (k *knownSKUs) has(sku string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	_, ok := k.m[sku]
+	return ok
+}
+
+// add records SKUs of a committed transaction.
+func (k *knownSKUs) add(ps []product.Product) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil || len(k.m)+len(ps) > knownSKUsMax {
+		k.m = make(map[string]struct{}, len(ps))
+	}
+	for _, p := range ps {
+		k.m[p.SKU] = struct{}{}
+	}
 }
 
 func (db *DB) insertMissingProducts(ctx context.Context, tx *Tx, ps []product.Product) error {

@@ -535,17 +535,33 @@ func (r *resolver) flush(ctx context.Context) error {
 		}
 	}
 	sort.Slice(dirty, func(i, j int) bool { return dirty[i].c.ID < dirty[j].c.ID })
-	_, err := r.db.insertMany(ctx, r.tx, custHead, custCols, custTail, len(dirty), func(i int, args []any) []any {
-		c := &dirty[i].c
-		args = append(args, c.ID, string(customer.Active))
-		for _, v := range c.Profile.Values() {
-			args = append(args, v)
+	// New customers carry ids reserved for this batch: plain inserts
+	// (PostgreSQL: COPY straight into customers). Known ones are updated
+	// in place by the same statement with its ON CONFLICT clause.
+	var fresh, known []*custState
+	for _, st := range dirty {
+		if st.isNew {
+			fresh = append(fresh, st)
+		} else {
+			known = append(known, st)
 		}
-		return append(args, attrsJSON(c.Attributes), customer.SearchText(c.Profile), ms(c.CreatedAt), ms(c.UpdatedAt),
-			c.OrderCount, c.TotalSpent, msPtrP(c.FirstOrderAt), msPtrP(c.LastOrderAt))
-	})
-	if err != nil {
-		return fmt.Errorf("write customers: %w", err)
+	}
+	for _, part := range []struct {
+		sts  []*custState
+		tail string
+	}{{fresh, ""}, {known, custTail}} {
+		_, err := r.db.insertMany(ctx, r.tx, custHead, custCols, part.tail, len(part.sts), func(i int, args []any) []any {
+			c := &part.sts[i].c
+			args = append(args, c.ID, string(customer.Active))
+			for _, v := range c.Profile.Values() {
+				args = append(args, v)
+			}
+			return append(args, attrsJSON(c.Attributes), customer.SearchText(c.Profile), ms(c.CreatedAt), ms(c.UpdatedAt),
+				c.OrderCount, c.TotalSpent, msPtrP(c.FirstOrderAt), msPtrP(c.LastOrderAt))
+		})
+		if err != nil {
+			return fmt.Errorf("write customers: %w", err)
+		}
 	}
 	for _, st := range dirty {
 		st.isNew, st.dirty = false, false
@@ -553,7 +569,7 @@ func (r *resolver) flush(ctx context.Context) error {
 
 	idents := r.newIdents
 	r.newIdents = nil
-	_, err = r.db.insertMany(ctx, r.tx, `INSERT INTO identities (customer_id, origin_customer_id, kind, source, value, weak, created_at)`, 7, "",
+	_, err := r.db.insertMany(ctx, r.tx, `INSERT INTO identities (customer_id, origin_customer_id, kind, source, value, weak, created_at)`, 7, "",
 		len(idents), func(i int, args []any) []any {
 			ir := idents[i]
 			return append(args, ir.customer, ir.origin, string(ir.id.Kind), ir.id.Source, ir.id.Value, ir.id.Weak, ms(r.now))

@@ -261,6 +261,7 @@ type DB struct {
 
 	stmts  stmtCache
 	idents identCache
+	skus   knownSKUs
 	growth growth
 	tables tablePresence
 	wake   wakers
@@ -299,7 +300,7 @@ type Tx struct {
 	Seq    map[string]int64
 	stmts  map[string]*sql.Stmt
 	conn   *sql.Conn
-	staged map[string]bool // staging tables created in this transaction
+	staged map[string]bool // staging tables used in this transaction (they hold rows until it ends)
 }
 
 // Raw runs f with the transaction's driver connection (for bulk paths such
