@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"hash/fnv"
 	"regexp"
@@ -23,26 +24,87 @@ type stmtCache struct {
 }
 
 // execCached runs a statement through a statement prepared once per
-// transaction, for dialects whose driver does not cache statements (SQLite:
-// the single write connection is held by the transaction, so statements
-// cannot be prepared on the pool beside it).
+// connection, for dialects whose driver does not cache statements (SQLite).
+// The single write connection is held by the transaction, so statements
+// cannot be prepared on the pool beside it; they are prepared on the
+// driver connection itself and kept across transactions, since parsing a
+// multi-row statement costs as much as running it.
 func (tx *Tx) execCached(ctx context.Context, db *DB, q string, args []any) (sql.Result, error) {
 	q, args = db.Dialect.Rebind(q, args)
 	if !db.Dialect.PrepareStatements() {
 		return tx.Tx.ExecContext(ctx, q, args...)
 	}
-	st, ok := tx.stmts[q]
-	if !ok {
-		var err error
-		if st, err = tx.Tx.PrepareContext(ctx, q); err != nil {
-			return nil, err
+	var res driver.Result
+	err := tx.Raw(func(dc any) error {
+		st, err := db.connStmts.get(ctx, dc, q)
+		if err != nil {
+			return err
 		}
-		if tx.stmts == nil {
-			tx.stmts = map[string]*sql.Stmt{}
+		named := make([]driver.NamedValue, len(args))
+		for i, a := range args {
+			v, err := driver.DefaultParameterConverter.ConvertValue(a)
+			if err != nil {
+				return fmt.Errorf("argument %d: %w", i+1, err)
+			}
+			named[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
 		}
-		tx.stmts[q] = st
+		res, err = st.ExecContext(ctx, named)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return st.ExecContext(ctx, args...)
+	return res, nil
+}
+
+// connStmts holds the statements execCached prepared on the write
+// connection. The write pool keeps one connection for the life of the
+// store; should it be replaced, the statements of the old one are dropped.
+type connStmts struct {
+	mu   sync.Mutex
+	conn any
+	m    map[string]stmtExecer
+}
+
+type stmtExecer interface {
+	driver.Stmt
+	driver.StmtExecContext
+}
+
+func (c *connStmts) get(ctx context.Context, dc any, q string) (stmtExecer, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn != dc {
+		c.conn, c.m = dc, map[string]stmtExecer{}
+	}
+	if st, ok := c.m[q]; ok {
+		return st, nil
+	}
+	p, ok := dc.(driver.ConnPrepareContext)
+	if !ok {
+		return nil, fmt.Errorf("driver connection %T cannot prepare statements", dc)
+	}
+	ds, err := p.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	st, ok := ds.(stmtExecer)
+	if !ok {
+		ds.Close()
+		return nil, fmt.Errorf("driver statement %T cannot execute with a context", ds)
+	}
+	c.m[q] = st
+	return st, nil
+}
+
+// close finalizes the statements; call it before the connection closes.
+func (c *connStmts) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		_ = st.Close()
+	}
+	c.conn, c.m = nil, nil
 }
 
 // copyThreshold is the batch size from which a dialect's bulk path (COPY)

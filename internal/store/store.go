@@ -259,13 +259,14 @@ type DB struct {
 	Dialect Dialect
 	Clock   clock.Clock
 
-	stmts  stmtCache
-	idents identCache
-	skus   knownSKUs
-	growth growth
-	tables tablePresence
-	wake   wakers
-	box    *secret.Box // seals secrets; nil until SetSecretBox
+	stmts     stmtCache
+	connStmts connStmts
+	idents    identCache
+	skus      knownSKUs
+	growth    growth
+	tables    tablePresence
+	wake      wakers
+	box       *secret.Box // seals secrets; nil until SetSecretBox
 }
 
 // New returns a store over the given pools.
@@ -284,6 +285,7 @@ func (db *DB) Backend() string { return db.Dialect.Name() }
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	db.connStmts.close()
 	err := db.Write.Close()
 	if db.Read.DB != db.Write.DB {
 		err = errors.Join(err, db.Read.Close())
