@@ -41,7 +41,8 @@ func (b *builder) phone(s string) (string, error) {
 	if len(b.phones) > 100000 {
 		clear(b.phones)
 	}
-	b.phones[s] = phoneResult{e, err}
+	// A copy: s points into its row's text, which the key would keep alive.
+	b.phones[strings.Clone(s)] = phoneResult{e, err}
 	return e, err
 }
 
