@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/errs"
@@ -104,7 +105,10 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		if err := db.ordersLoyalty(ctx, tx, orders, origins, upserts, newIdx, r); err != nil {
 			return err
 		}
-		changed := orderCustomers(orders, upserts, r)
+		created, changed := r.splitCreated(orderCustomers(orders, upserts, r))
+		if err := db.markCreated(ctx, tx, created, r.now); err != nil {
+			return err
+		}
 		if err := db.markScoresDirty(ctx, tx, changed); err != nil {
 			return err
 		}
@@ -142,6 +146,42 @@ func orderCustomers(orders []order.Order, upserts []int, r *resolver) []int64 {
 		ids = append(ids, r.current(id))
 	}
 	return ids
+}
+
+// splitCreated separates, without repeats, the customers this transaction
+// created (resolver.created) from the others.
+func (r *resolver) splitCreated(ids []int64) (created, others []int64) {
+	seen := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		if id == 0 || seen[id] {
+			continue
+		}
+		seen[id] = true
+		if r.created[id] {
+			created = append(created, id)
+		} else {
+			others = append(others, id)
+		}
+	}
+	return created, others
+}
+
+// markCreated queues customers created in tx for rescoring and puts them
+// in the change feed, as markScoresDirty and markChanged do. Neither queue
+// can hold a row for them yet, so these are plain inserts (PostgreSQL:
+// COPY straight into the tables rather than an upsert through a staging
+// table, which cost as much as writing the orders).
+func (db *DB) markCreated(ctx context.Context, tx *Tx, ids []int64, at time.Time) error {
+	if _, err := db.insertMany(ctx, tx, `INSERT INTO analytics_dirty (customer_id)`, 1, "", len(ids),
+		func(i int, args []any) []any { return append(args, ids[i]) }); err != nil {
+		return fmt.Errorf("queue new customers for rescoring: %w", err)
+	}
+	t := ms(at)
+	if _, err := db.insertMany(ctx, tx, `INSERT INTO engine_dirty (customer_id, since)`, 2, "", len(ids),
+		func(i int, args []any) []any { return append(args, ids[i], t) }); err != nil {
+		return fmt.Errorf("mark new customers changed: %w", err)
+	}
+	return nil
 }
 
 func (db *DB) existingOrders(ctx context.Context, tx *Tx, orders []order.Order) (map[string]existingOrder, error) {

@@ -64,7 +64,10 @@ type resolver struct {
 	refresh   map[int64]bool  // customers whose aggregates are recomputed from orders at the end
 	latest    map[string]bool // customer/channel → latest consent state, loaded lazily
 	moved     map[int64]int64 // loser → winner of merges done in this batch
-	result    BatchResult
+	// created holds the customers this transaction created and no merge
+	// touched: nothing else can have queued them anywhere yet.
+	created map[int64]bool
+	result  BatchResult
 
 	// Suppression of erased people's identifiers (privacy.go): suppKey is
 	// nil while nobody was erased; suppressed maps an identifier key to the
@@ -102,7 +105,7 @@ func (db *DB) newResolver(ctx context.Context, tx *Tx) (*resolver, error) {
 	r := &resolver{
 		db: db, tx: tx, now: db.Clock.Now(), actor: "system",
 		known: map[string]*identity.Match{}, custs: map[int64]*custState{},
-		refresh: map[int64]bool{}, latest: map[string]bool{}, moved: map[int64]int64{},
+		refresh: map[int64]bool{}, latest: map[string]bool{}, moved: map[int64]int64{}, created: map[int64]bool{},
 	}
 	var err error
 	if r.gen, err = identityGeneration(ctx, tx); err != nil {
@@ -364,6 +367,7 @@ func (r *resolver) resolve(ctx context.Context, rec *customer.Record, remaining 
 			ID: target, Status: customer.Active, CreatedAt: seen, UpdatedAt: r.now, Attributes: map[string]string{},
 		}}
 		r.result.NewCustomers++
+		r.created[target] = true
 	}
 	st := r.custs[target]
 	if st == nil {
@@ -440,6 +444,8 @@ func (st *custState) addOrder(o *order.Order) {
 
 // afterMerge repoints the batch's memory from loser to winner.
 func (r *resolver) afterMerge(winner, loser int64) {
+	delete(r.created, winner) // the merge queued both
+	delete(r.created, loser)
 	for _, m := range r.known {
 		if m != nil && m.CustomerID == loser {
 			m.CustomerID = winner
