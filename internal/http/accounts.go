@@ -57,3 +57,24 @@ func CreateAPIKey(ctx context.Context, st store.Store, name string, scopes []str
 	k := &store.APIKey{ID: id, Name: name, Prefix: prefix, Scopes: names, CreatedBy: createdBy}
 	return k, secret, nil
 }
+
+// ChangePassword replaces a user's password after checking the current one.
+// Every session of the user ends (the store does that); the caller signs the
+// browser in again with the new password.
+func ChangePassword(ctx context.Context, st store.Store, userID int64, current, next string) error {
+	u, err := st.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if !auth.CheckPassword(u.PasswordHash, current) {
+		return errs.FieldErrorf("current", "the current password is wrong")
+	}
+	if next == current {
+		return errs.FieldErrorf("password", "choose a password different from the current one")
+	}
+	hash, err := auth.HashPassword(next)
+	if err != nil {
+		return err
+	}
+	return st.SetUserPassword(ctx, userID, hash)
+}

@@ -72,19 +72,19 @@ func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
-func (s *Server) authenticated(perm auth.Permission, h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+func (s *Server) authenticated(perm auth.Permission, h HandlerFunc, onError ErrorFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.Authenticate(r)
 		if err != nil {
-			writeError(w, r, s.cfg.Log, err)
+			onError(w, r, err)
 			return
 		}
 		if perm != "" && !p.Can(perm) {
-			writeError(w, r, s.cfg.Log, errs.Errorf(errs.Forbidden, "this needs the %s permission", perm))
+			onError(w, r, errs.Errorf(errs.Forbidden, "this needs the %s permission", perm))
 			return
 		}
 		if err := h(w, r.WithContext(WithPrincipal(r.Context(), p))); err != nil {
-			writeError(w, r, s.cfg.Log, err)
+			onError(w, r, err)
 		}
 	})
 }
@@ -142,6 +142,17 @@ func (s *Server) SessionPrincipal(ctx context.Context, token string) (*Principal
 		_ = s.cfg.Store.TouchSession(ctx, hash, now)
 	}
 	return &Principal{UserID: u.ID, Email: u.Email, Role: u.Role, CSRF: CSRFToken(token)}, nil
+}
+
+// Logout ends the request's session (if any) and clears its cookie.
+func (s *Server) Logout(w http.ResponseWriter, r *http.Request) error {
+	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		if err := s.cfg.Store.DeleteSession(r.Context(), auth.HashToken(c.Value)); err != nil {
+			return err
+		}
+	}
+	s.ClearSessionCookie(w)
+	return nil
 }
 
 // CSRFToken derives a session's CSRF token from its (secret) session token.

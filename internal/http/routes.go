@@ -60,12 +60,9 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request) error {
-	if c, err := r.Cookie(SessionCookie); err == nil {
-		if err := s.cfg.Store.DeleteSession(r.Context(), auth.HashToken(c.Value)); err != nil {
-			return err
-		}
+	if err := s.Logout(w, r); err != nil {
+		return err
 	}
-	s.ClearSessionCookie(w)
 	return JSON(w, map[string]bool{"ok": true})
 }
 
