@@ -356,6 +356,23 @@ func (db *DB) SearchCustomers(ctx context.Context, q customer.Query) ([]customer
 			args = append(args, "%"+likeEscape(term)+"%")
 		}
 	}
+	if q.Prefecture != "" {
+		args = append(args, q.Prefecture)
+		where += ` AND prefecture = $` + itoa(len(args))
+	}
+	if q.Tag != "" {
+		args = append(args, q.Tag)
+		where += ` AND id IN (SELECT customer_id FROM customer_tags WHERE tag = $` + itoa(len(args)) + `)`
+	}
+	switch q.Buyers {
+	case "":
+	case customer.OnlyBuyers:
+		where += ` AND order_count > 0`
+	case customer.OnlyProspects:
+		where += ` AND order_count = 0`
+	default:
+		return nil, 0, errs.FieldErrorf("buyers", "%q is not buyers or prospects", q.Buyers)
+	}
 	var total int
 	if err := db.Read.QueryRowContext(ctx, `SELECT count(*) FROM customers WHERE `+where, args...).Scan(&total); err != nil {
 		return nil, 0, err

@@ -81,6 +81,8 @@ type Store interface {
 	SetSetting(ctx context.Context, key, value string) error
 
 	Stats(ctx context.Context) (Stats, error)
+
+	ImportRunStore
 }
 
 // BatchResult counts what one import call did.
