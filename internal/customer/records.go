@@ -141,6 +141,10 @@ type Query struct {
 	Buyers     string // "buyers": at least one paid order; "prospects": none
 	Limit      int
 	Offset     int
+	// BeforeID continues a walk through the whole list (exports): only ids
+	// below it, newest first. NoTotal skips counting the matches.
+	BeforeID int64
+	NoTotal  bool
 }
 
 // Buyer filters of Query.Buyers.

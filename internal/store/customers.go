@@ -340,6 +340,7 @@ func (db *DB) attachLines(ctx context.Context, items []customer.TimelineItem) er
 
 // SearchCustomers finds active customers by name (kanji or kana, either kana
 // script), e-mail or phone. An empty query lists everyone, newest first.
+// The total is -1 when the query asks for none (NoTotal).
 func (db *DB) SearchCustomers(ctx context.Context, q customer.Query) ([]customer.Summary, int, error) {
 	limit := q.Limit
 	if limit <= 0 || limit > 500 {
@@ -364,6 +365,10 @@ func (db *DB) SearchCustomers(ctx context.Context, q customer.Query) ([]customer
 		args = append(args, q.Tag)
 		where += ` AND id IN (SELECT customer_id FROM customer_tags WHERE tag = $` + itoa(len(args)) + `)`
 	}
+	if q.BeforeID > 0 {
+		args = append(args, q.BeforeID)
+		where += ` AND id < $` + itoa(len(args))
+	}
 	switch q.Buyers {
 	case "":
 	case customer.OnlyBuyers:
@@ -373,9 +378,11 @@ func (db *DB) SearchCustomers(ctx context.Context, q customer.Query) ([]customer
 	default:
 		return nil, 0, errs.FieldErrorf("buyers", "%q is not buyers or prospects", q.Buyers)
 	}
-	var total int
-	if err := db.Read.QueryRowContext(ctx, `SELECT count(*) FROM customers WHERE `+where, args...).Scan(&total); err != nil {
-		return nil, 0, err
+	total := -1
+	if !q.NoTotal {
+		if err := db.Read.QueryRowContext(ctx, `SELECT count(*) FROM customers WHERE `+where, args...).Scan(&total); err != nil {
+			return nil, 0, err
+		}
 	}
 	n := len(args)
 	rows, err := db.Read.QueryContext(ctx, `SELECT id, last_name, first_name, last_name_kana, first_name_kana, email, phone, prefecture,

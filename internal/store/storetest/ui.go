@@ -60,6 +60,25 @@ func testSearchFilters(t *testing.T, db *store.DB, _ *clock.Manual) {
 			}
 		}
 	}
+	// Walking the list by id, without counting, as exports do.
+	var walked []int64
+	q := customer.Query{Limit: 2, NoTotal: true}
+	for {
+		page, total, err := db.SearchCustomers(ctx, q)
+		if err != nil || total != -1 {
+			t.Fatalf("walk: total %d err %v", total, err)
+		}
+		for _, s := range page {
+			walked = append(walked, s.ID)
+		}
+		if len(page) < q.Limit {
+			break
+		}
+		q.BeforeID = page[len(page)-1].ID
+	}
+	if want := []int64{res.CustomerIDs[2], res.CustomerIDs[1], res.CustomerIDs[0]}; len(walked) != 3 || walked[0] != want[0] || walked[1] != want[1] || walked[2] != want[2] {
+		t.Errorf("walk = %v, want %v", walked, want)
+	}
 	if _, _, err := db.SearchCustomers(ctx, customer.Query{Buyers: "everyone"}); err == nil {
 		t.Error("an unknown buyers filter was accepted")
 	}

@@ -1,0 +1,42 @@
+package ui
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	enishihttp "github.com/enishi-crm/enishi/internal/http"
+)
+
+// addNote adds a staff note to the customer's timeline.
+func (u *UI) addNote(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathInt(r, "id")
+	if err != nil {
+		return err
+	}
+	body := r.PostFormValue("body")
+	if strings.TrimSpace(body) == "" {
+		return u.formFailed(w, r, id, "note", "note.required", nil, map[string]string{"body": body})
+	}
+	if _, err := u.cfg.Store.AddNote(r.Context(), id, enishihttp.PrincipalFrom(r.Context()).Actor(), body); err != nil {
+		return u.formFailed(w, r, id, "note", "", err, map[string]string{"body": body})
+	}
+	return redirect(w, r, "/customers/"+strconv.FormatInt(id, 10)+"#timeline", "note_added")
+}
+
+// formFailed shows the customer 360 again with a form's message (a
+// catalogue key, or the store's validation error) and what was typed.
+// Errors other than validation ones go to the error page.
+func (u *UI) formFailed(w http.ResponseWriter, r *http.Request, id int64, form, key string, err error, values map[string]string) error {
+	loc := u.localeFor(r)
+	msg := ""
+	switch {
+	case key != "":
+		msg = loc.T(key)
+	case isValidation(err):
+		msg = loc.errorText(err)
+	default:
+		return err
+	}
+	return u.show360(w, r, id, http.StatusUnprocessableEntity, formState{Name: form, Error: msg, Values: values})
+}

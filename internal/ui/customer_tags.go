@@ -1,0 +1,29 @@
+package ui
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// addTags tags the customer; several tags are separated by commas (、 too).
+func (u *UI) addTags(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathInt(r, "id")
+	if err != nil {
+		return err
+	}
+	raw := r.PostFormValue("tags")
+	var tags []string
+	for _, t := range strings.FieldsFunc(raw, func(c rune) bool { return c == ',' || c == '、' || c == '，' }) {
+		if t = strings.TrimSpace(t); t != "" {
+			tags = append(tags, t)
+		}
+	}
+	if len(tags) == 0 {
+		return u.formFailed(w, r, id, "tags", "tags.required", nil, map[string]string{"tags": raw})
+	}
+	if err := u.cfg.Store.AddTags(r.Context(), id, tags); err != nil {
+		return u.formFailed(w, r, id, "tags", "", err, map[string]string{"tags": raw})
+	}
+	return redirect(w, r, "/customers/"+strconv.FormatInt(id, 10)+"#tags", "tags_added")
+}

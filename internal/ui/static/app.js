@@ -1,0 +1,40 @@
+// enishi UI: charts and small enhancements. Pages work without this file;
+// it adds ECharts rendering and keeps charts sized. No inline scripts (the
+// Content-Security-Policy forbids them): data comes in data-* attributes.
+(function () {
+  "use strict";
+  var charts = [];
+
+  // Charts are <div class="chart" data-chart='{…ECharts option…}'>.
+  function renderCharts(root) {
+    if (typeof window.echarts === "undefined") return;
+    root.querySelectorAll("[data-chart]").forEach(function (el) {
+      if (el.dataset.rendered) return;
+      var option;
+      try {
+        option = JSON.parse(el.dataset.chart);
+      } catch (e) {
+        el.textContent = "chart data unreadable";
+        return;
+      }
+      var chart = window.echarts.init(el, null, { renderer: "canvas" });
+      chart.setOption(option);
+      el.dataset.rendered = "1";
+      charts.push(chart);
+    });
+  }
+
+  // Elements with data-confirm ask before their form is submitted.
+  function confirmSubmit(ev) {
+    var form = ev.target;
+    var msg = form.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) ev.preventDefault();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    renderCharts(document);
+    document.addEventListener("submit", confirmSubmit, true);
+  });
+  document.addEventListener("htmx:afterSettle", function (ev) { renderCharts(ev.target); });
+  window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
+})();
