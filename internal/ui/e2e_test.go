@@ -194,11 +194,11 @@ func (b *browser) checkConsole(step string) {
 // fail saves a screenshot of the page and stops the test.
 func (b *browser) fail(step string, err error) {
 	b.t.Helper()
-	shot, serr := chromedp.Run(b.ctx, chromedp.FullScreenshot(80))
+	shot, serr := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if serr == nil {
 		dir, derr := os.MkdirTemp("", "enishi-e2e-")
 		if derr == nil {
-			p := filepath.Join(dir, b.name+"-"+regexp.MustCompile(`[^a-z0-9]+`).ReplaceAllString(strings.ToLower(step), "-")+".jpg")
+			p := filepath.Join(dir, b.name+"-"+regexp.MustCompile(`[^a-z0-9]+`).ReplaceAllString(strings.ToLower(step), "-")+".png")
 			if os.WriteFile(p, shot, 0o644) == nil {
 				b.t.Logf("screenshot of the failing page: %s", p)
 			}
@@ -247,7 +247,7 @@ func waitFor(js string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		var last error
 		for {
-			ok, err := chromedp.Evaluate[bool]("!!(" + js + ")")(ctx, t)
+			ok, err := chromedp.Evaluate[bool]("!!("+js+")")(ctx, t)
 			if err == nil && ok {
 				return nil
 			}
