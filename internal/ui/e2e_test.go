@@ -287,9 +287,19 @@ func TestBrowser(t *testing.T) {
 		t.Skip("no Chromium installed; scripts/deps.sh installs it")
 	}
 	s := startServer(t)
+	root := startChromium(t, chrome)
+	t.Run("marketer", func(t *testing.T) { testAdminJourney(t, root, s) })
+	t.Run("analyst", func(t *testing.T) { testAnalystSeesMaskedData(t, root, s) })
+	t.Run("support", func(t *testing.T) { testSupportLimits(t, root, s) })
+}
+
+// startChromium starts a headless Chromium that cannot reach out: on this
+// closed network its background services would otherwise hang it.
+func startChromium(t *testing.T, chrome string) context.Context {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chrome),
-		chromedp.NoSandbox,
+		chromedp.NoSandbox, // tests run as root in CI
 		chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true),
@@ -299,16 +309,13 @@ func TestBrowser(t *testing.T) {
 		chromedp.UserDataDir(t.TempDir()),
 	)
 	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
+	t.Cleanup(cancel)
 	root, cancelRoot := chromedp.NewContext(alloc)
-	defer cancelRoot()
+	t.Cleanup(cancelRoot)
 	if err := chromedp.Do(root); err != nil {
 		t.Fatalf("start Chromium: %v", err)
 	}
-
-	t.Run("marketer", func(t *testing.T) { testAdminJourney(t, root, s) })
-	t.Run("analyst", func(t *testing.T) { testAnalystSeesMaskedData(t, root, s) })
-	t.Run("support", func(t *testing.T) { testSupportLimits(t, root, s) })
+	return root
 }
 
 func testAdminJourney(t *testing.T, root context.Context, s *server) {
@@ -490,4 +497,33 @@ func formatNum(n int64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// TestScreenshots saves a PNG of every menu page when ENISHI_UI_SCREENSHOTS
+// names a directory (for docs and for looking at the UI); otherwise it is
+// skipped.
+func TestScreenshots(t *testing.T) {
+	dir := os.Getenv("ENISHI_UI_SCREENSHOTS")
+	chrome := findChromium()
+	if dir == "" || chrome == "" {
+		t.Skip("set ENISHI_UI_SCREENSHOTS=DIR (and install Chromium) to write screenshots")
+	}
+	s := startServer(t)
+	root := startChromium(t, chrome)
+	b := newBrowser(t, root, s, "admin")
+	b.login("admin@example.com", s.login["admin@example.com"])
+	var winner int64
+	_ = s.db.Read.QueryRowContext(context.Background(), `SELECT winner_id FROM merges ORDER BY id LIMIT 1`).Scan(&winner)
+	pages := map[string]string{"dashboard": "/dashboard", "customers": "/customers", "customer": fmt.Sprintf("/customers/%d", winner),
+		"candidates": "/merge-candidates", "imports": "/imports", "users": "/settings/users", "apikeys": "/settings/api-keys", "identity": "/settings/identity"}
+	for name, path := range pages {
+		b.do(name, chromedp.Navigate(b.base+path), chromedp.WaitVisible(chromedp.CSS("main h1")), chromedp.Sleep(300*time.Millisecond))
+		shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".png"), shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
