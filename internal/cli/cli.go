@@ -69,6 +69,8 @@ func commands() []command {
 		{"user", "manage staff accounts", cmdUser},
 		{"apikey", "manage API keys", cmdAPIKey},
 		{"settings", "read and change settings", cmdSettings},
+		{"report", "analytics reports: rfm, cpm, decile, cohort, kpi, basket, predict …", cmdReport},
+		{"scores", "refresh stored customer scores; show a customer's scores and recommendations", cmdScores},
 	}
 }
 

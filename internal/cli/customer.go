@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/enishi-crm/enishi/internal/analytics"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/errs"
@@ -188,6 +189,12 @@ func validateSetting(key, value string) error {
 				return err
 			}
 		}
+	case store.SettingRFM:
+		_, err := analytics.ParseRFMConfig(value)
+		return err
+	case store.SettingCPM:
+		_, err := analytics.ParseCPMConfig(value)
+		return err
 	}
 	return nil
 }

@@ -80,6 +80,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}
+	go maintainAnalytics(ctx, env, st)
 	errc := make(chan error, 1)
 	go func() {
 		if *tlsCert != "" {
@@ -169,4 +170,24 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 		}
 	})
 	return found
+}
+
+// analyticsInterval is how often a running server rescores customers whose
+// orders changed (and, once a day, rolls the date and refits the models).
+const analyticsInterval = 30 * time.Second
+
+// maintainAnalytics keeps stored customer scores current while serving.
+func maintainAnalytics(ctx context.Context, env *Env, st *store.DB) {
+	t := time.NewTicker(analyticsInterval)
+	defer t.Stop()
+	for {
+		if err := st.MaintainAnalytics(ctx); err != nil && ctx.Err() == nil {
+			env.Log.Error("analytics maintenance", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -180,6 +180,8 @@ func scopeList() string {
 // knownSettings documents the settings the CLI can change.
 var knownSettings = map[string]string{
 	"identity.manual_merge_kinds": `JSON array of identifier kinds whose links wait for approval instead of merging, e.g. ["phone"]`,
+	"analytics.rfm":               `JSON {"window_days":365,"thresholds":{"method":"fixed","recency_days":[30,60,90,180],"frequency":[10,7,4,2],"monetary":[100000,50000,30000,10000]},"segments":[…]} (docs/analytics.md)`,
+	"analytics.cpm":               `JSON {"dormant_days":240,"spend_yen":70000,"tenure_days":210} (docs/analytics.md)`,
 }
 
 func cmdSettings(ctx context.Context, env *Env, args []string) error {

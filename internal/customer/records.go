@@ -3,6 +3,8 @@ package customer
 import (
 	"time"
 
+	"github.com/enishi-crm/enishi/internal/analytics"
+
 	"github.com/enishi-crm/enishi/internal/identity"
 )
 
@@ -114,6 +116,9 @@ type View struct {
 	Merges             []MergeRecord    `json:"merges"`
 	MergeCandidates    []MergeCandidate `json:"merge_candidates"`
 	Timeline           []TimelineItem   `json:"timeline"`
+	// Scores are the customer's RFM, CPM and predicted figures (null
+	// before the first order or the first scoring run).
+	Scores *analytics.Scores `json:"scores"`
 	// TimelineNext is a cursor for the next (older) page, empty at the end.
 	TimelineNext string `json:"timeline_next,omitempty"`
 }

@@ -33,6 +33,7 @@ func (s *Server) routesCore() {
 		return JSON(w, st)
 	})
 	s.routesCustomers()
+	s.routesAnalytics()
 	s.routesAdmin()
 }
 

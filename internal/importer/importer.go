@@ -395,49 +395,19 @@ func (r *run) read(cr *csv.Reader, bnd *binding, counter *countingReader, start 
 			}
 			r.b.addOrderRow(group, row, &rawRow{line: line, rec: append([]string(nil), rec...), errors: terrs})
 		case Customers:
-			r.rep.Records++
 			c, fe := r.b.customerRecord(row)
-			fe = append(terrs, fe...)
-			if len(fe) > 0 {
-				r.rejectRow(line, rec, fe)
-				continue
-			}
-			custs = append(custs, c)
-			if len(custs) >= r.opt.BatchSize {
-				if err := r.send(custs); err != nil {
-					return err
-				}
-				custs = nil
+			if err := queue(r, &custs, c, append(terrs, fe...), line, rec); err != nil {
+				return err
 			}
 		case Products:
-			r.rep.Records++
 			p, fe := r.b.productOf(row)
-			fe = append(terrs, fe...)
-			if len(fe) > 0 {
-				r.rejectRow(line, rec, fe)
-				continue
-			}
-			prods = append(prods, p)
-			if len(prods) >= r.opt.BatchSize {
-				if err := r.send(prods); err != nil {
-					return err
-				}
-				prods = nil
+			if err := queue(r, &prods, p, append(terrs, fe...), line, rec); err != nil {
+				return err
 			}
 		case Events:
-			r.rep.Records++
 			e, fe := r.b.eventOf(row)
-			fe = append(terrs, fe...)
-			if len(fe) > 0 {
-				r.rejectRow(line, rec, fe)
-				continue
-			}
-			evs = append(evs, e)
-			if len(evs) >= r.opt.BatchSize {
-				if err := r.send(evs); err != nil {
-					return err
-				}
-				evs = nil
+			if err := queue(r, &evs, e, append(terrs, fe...), line, rec); err != nil {
+				return err
 			}
 		}
 	}
@@ -464,6 +434,23 @@ func (r *run) read(cr *csv.Reader, bnd *binding, counter *countingReader, start 
 		r.rep.Inserted = r.rep.Records - r.rep.RejectedRecords
 	}
 	return nil
+}
+
+// queue adds one record to its batch, or rejects its row when it has
+// errors, and sends the batch when it is full.
+func queue[T any](r *run, batch *[]T, v T, fe []fieldError, line int, rec []string) error {
+	r.rep.Records++
+	if len(fe) > 0 {
+		r.rejectRow(line, rec, fe)
+		return nil
+	}
+	*batch = append(*batch, v)
+	if len(*batch) < r.opt.BatchSize {
+		return nil
+	}
+	err := r.send(*batch)
+	*batch = nil
+	return err
 }
 
 func (r *run) rejectRow(line int, rec []string, fe []fieldError) {

@@ -68,6 +68,9 @@ func (db *DB) CustomerView(ctx context.Context, id int64, opt ViewOptions) (*cus
 	if v.Timeline, v.TimelineNext, err = db.timeline(ctx, cid, opt); err != nil {
 		return nil, err
 	}
+	if v.Scores, err = db.CustomerScores(ctx, cid); err != nil {
+		return nil, err
+	}
 	return v, nil
 }
 

@@ -95,6 +95,9 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		if err := db.writeOrders(ctx, tx, orders, origins, upserts, replaceLines); err != nil {
 			return err
 		}
+		if err := db.markScoresDirty(ctx, tx, orderCustomers(orders, upserts, r)); err != nil {
+			return err
+		}
 		if err := r.refreshAggregates(ctx); err != nil {
 			return err
 		}
@@ -111,6 +114,19 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 	r.committed()
 	db.noteWrites(ctx, res.Inserted+res.Updated+res.NewCustomers)
 	return res, nil
+}
+
+// orderCustomers lists the customers whose orders were written, and the
+// previous owners of orders that moved, for rescoring.
+func orderCustomers(orders []order.Order, upserts []int, r *resolver) []int64 {
+	ids := make([]int64, 0, len(upserts)+len(r.refresh))
+	for _, i := range upserts {
+		ids = append(ids, orders[i].CustomerID)
+	}
+	for id := range r.refresh {
+		ids = append(ids, r.current(id))
+	}
+	return ids
 }
 
 func (db *DB) existingOrders(ctx context.Context, tx *Tx, orders []order.Order) (map[string]existingOrder, error) {

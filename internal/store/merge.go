@@ -64,6 +64,9 @@ func (db *DB) mergeInTx(ctx context.Context, tx *Tx, winner, loser int64, via id
 		ms(now), actor, winner, loser); err != nil {
 		return 0, err
 	}
+	if err := db.markScoresDirty(ctx, tx, []int64{winner, loser}); err != nil {
+		return 0, err
+	}
 	return id, db.refreshAggregates(ctx, tx, []any{winner})
 }
 
@@ -165,6 +168,9 @@ func (db *DB) Unmerge(ctx context.Context, mergeID int64, actor string) error {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE merges SET undone_at = $1, undone_by = $2 WHERE id = $3`, ms(now), actor, mergeID); err != nil {
+			return err
+		}
+		if err := db.markScoresDirty(ctx, tx, []int64{loser, holder, winner}); err != nil {
 			return err
 		}
 		return db.refreshAggregates(ctx, tx, []any{loser, holder, winner})

@@ -83,6 +83,7 @@ type Store interface {
 	Stats(ctx context.Context) (Stats, error)
 
 	ImportRunStore
+	AnalyticsStore
 }
 
 // BatchResult counts what one import call did.

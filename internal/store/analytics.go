@@ -1,0 +1,546 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/enishi-crm/enishi/internal/analytics"
+	"github.com/enishi-crm/enishi/internal/errs"
+)
+
+// AnalyticsStore computes the analytics reports and keeps each customer's
+// scores (RFM, CPM, predictions) up to date.
+type AnalyticsStore interface {
+	// AnalyticsConfig returns the saved RFM and CPM settings (defaults when unset).
+	AnalyticsConfig(ctx context.Context) (analytics.RFMConfig, analytics.CPMConfig, error)
+	// SetAnalyticsConfig validates and saves them; the next refresh rescores everyone.
+	SetAnalyticsConfig(ctx context.Context, rfm analytics.RFMConfig, cpm analytics.CPMConfig) error
+	// RefreshScores brings customer_scores up to date: customers whose orders
+	// changed, then (once a day) everyone whose scores moved with the date.
+	RefreshScores(ctx context.Context) (RefreshResult, error)
+	// CustomerScores returns a customer's stored scores (nil without orders).
+	CustomerScores(ctx context.Context, customerID int64) (*analytics.Scores, error)
+
+	RFM(ctx context.Context, opt RFMOptions, each func(analytics.RFMRow) error) (*analytics.RFMReport, error)
+	RFMMovement(ctx context.Context, from, to analytics.Day) (*analytics.MovementReport, error)
+	CPM(ctx context.Context, asOf analytics.Day) (*analytics.CPMReport, error)
+	Deciles(ctx context.Context, asOf analytics.Day, windowDays int) (*analytics.DecileReport, error)
+	Cohorts(ctx context.Context, opt analytics.CohortOptions) (*analytics.CohortReport, error)
+	KPI(ctx context.Context, opt analytics.KPIOptions) (*analytics.KPIReport, error)
+	Basket(ctx context.Context, opt analytics.BasketOptions) (*analytics.BasketReport, error)
+	Predict(ctx context.Context, opt analytics.PredictOptions, each func(analytics.PredictionRow) error) (*analytics.PredictReport, error)
+	RefreshProductStats(ctx context.Context) error
+	Replenishment(ctx context.Context, minIntervals int) (*analytics.ReplenishmentReport, error)
+	ReplenishmentDue(ctx context.Context, opt analytics.DueOptions) (*analytics.DueReport, error)
+	Recommendations(ctx context.Context, customerID int64, limit int) ([]analytics.Recommendation, error)
+}
+
+// Settings keys of the analytics configuration.
+const (
+	SettingRFM = "analytics.rfm"
+	SettingCPM = "analytics.cpm"
+)
+
+// RefreshResult says what RefreshScores did.
+type RefreshResult struct {
+	Mode       string `json:"mode"` // full | roll | incremental
+	AsOf       string `json:"as_of"`
+	Recomputed int    `json:"recomputed"` // customers whose aggregates were recomputed
+	Rescored   int64  `json:"rescored"`   // customers whose stored scores changed
+}
+
+// RFMOptions select an RFM report.
+type RFMOptions struct {
+	AsOf       analytics.Day
+	WindowDays int                   // 0: the saved window
+	Thresholds *analytics.Thresholds // nil: the saved thresholds
+}
+
+// AnalyticsConfig returns the saved RFM and CPM settings.
+func (db *DB) AnalyticsConfig(ctx context.Context) (analytics.RFMConfig, analytics.CPMConfig, error) {
+	raw, _, err := db.Setting(ctx, SettingRFM)
+	if err != nil {
+		return analytics.RFMConfig{}, analytics.CPMConfig{}, err
+	}
+	rc, err := analytics.ParseRFMConfig(raw)
+	if err != nil {
+		return rc, analytics.CPMConfig{}, fmt.Errorf("setting %s: %w", SettingRFM, err)
+	}
+	raw, _, err = db.Setting(ctx, SettingCPM)
+	if err != nil {
+		return rc, analytics.CPMConfig{}, err
+	}
+	cc, err := analytics.ParseCPMConfig(raw)
+	if err != nil {
+		return rc, cc, fmt.Errorf("setting %s: %w", SettingCPM, err)
+	}
+	return rc, cc, nil
+}
+
+// SetAnalyticsConfig saves the RFM and CPM settings.
+func (db *DB) SetAnalyticsConfig(ctx context.Context, rc analytics.RFMConfig, cc analytics.CPMConfig) error {
+	if err := rc.Validate(); err != nil {
+		return err
+	}
+	if err := cc.Validate(); err != nil {
+		return err
+	}
+	a, _ := json.Marshal(rc)
+	b, _ := json.Marshal(cc)
+	return db.inTx(ctx, func(tx *Tx) error {
+		for k, v := range map[string]string{SettingRFM: string(a), SettingCPM: string(b)} {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
+				ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, k, v, ms(db.Clock.Now())); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// markScoresDirty queues customers whose orders changed for rescoring. It
+// is called in the transaction that changed them (imports, merges), so a
+// committed change is never missed.
+func (db *DB) markScoresDirty(ctx context.Context, tx *Tx, ids []int64) error {
+	seen := make(map[int64]bool, len(ids))
+	uniq := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if id != 0 && !seen[id] {
+			seen[id] = true
+			uniq = append(uniq, id)
+		}
+	}
+	_, err := db.insertMany(ctx, tx, `INSERT INTO analytics_dirty (customer_id)`, 1, `ON CONFLICT (customer_id) DO NOTHING`, len(uniq),
+		func(i int, args []any) []any { return append(args, uniq[i]) })
+	if err != nil {
+		return fmt.Errorf("queue customers for rescoring: %w", err)
+	}
+	return nil
+}
+
+// analyticsState is the row of analytics_state.
+type analyticsState struct {
+	day        analytics.Day
+	hash       string
+	thresholds analytics.Thresholds // resolved (quintile cut points computed)
+	model      *analytics.Model
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+func (db *DB) loadState(ctx context.Context, q querier) (*analyticsState, error) {
+	var st analyticsState
+	var day int64
+	var th, model string
+	err := q.QueryRowContext(ctx, `SELECT as_of_day, config_hash, thresholds, model FROM analytics_state WHERE id = 1`).Scan(&day, &st.hash, &th, &model)
+	if isNoRows(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	st.day = analytics.Day(day)
+	if err := json.Unmarshal([]byte(th), &st.thresholds); err != nil {
+		return nil, fmt.Errorf("analytics state thresholds: %w", err)
+	}
+	if model != "" {
+		st.model = &analytics.Model{}
+		if err := json.Unmarshal([]byte(model), st.model); err != nil {
+			return nil, fmt.Errorf("analytics state model: %w", err)
+		}
+	}
+	return &st, nil
+}
+
+func (db *DB) saveState(ctx context.Context, tx *Tx, st *analyticsState) error {
+	th, _ := json.Marshal(st.thresholds)
+	model := ""
+	if st.model != nil {
+		b, _ := json.Marshal(st.model)
+		model = string(b)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO analytics_state (id, as_of_day, config_hash, thresholds, model, updated_at) VALUES (1, $1, $2, $3, $4, $5)
+		ON CONFLICT (id) DO UPDATE SET as_of_day = excluded.as_of_day, config_hash = excluded.config_hash, thresholds = excluded.thresholds,
+		model = excluded.model, updated_at = excluded.updated_at`, int64(st.day), st.hash, string(th), model, ms(db.Clock.Now()))
+	return err
+}
+
+func configHash(rc analytics.RFMConfig, cc analytics.CPMConfig) string {
+	b, _ := json.Marshal([]any{rc, cc})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:8])
+}
+
+// today is the Tokyo date of the store's clock.
+func (db *DB) today() analytics.Day { return analytics.DayOf(db.Clock.Now()) }
+
+// RefreshScores brings stored scores up to date (see AnalyticsStore).
+func (db *DB) RefreshScores(ctx context.Context) (RefreshResult, error) {
+	rc, cc, err := db.AnalyticsConfig(ctx)
+	if err != nil {
+		return RefreshResult{}, err
+	}
+	today := db.today()
+	res := RefreshResult{AsOf: today.String()}
+	st, err := db.loadState(ctx, db.Write)
+	if err != nil {
+		return res, err
+	}
+	hash := configHash(rc, cc)
+	switch {
+	case st == nil || st.hash != hash || today < st.day:
+		res.Mode = "full"
+		var model *analytics.Model
+		if st != nil {
+			model = st.model
+		}
+		st = &analyticsState{day: today, hash: hash, thresholds: rc.Thresholds, model: model}
+		if res.Recomputed, err = db.rebuildSummaries(ctx, st, rc.WindowDays); err != nil {
+			return res, err
+		}
+	case today > st.day:
+		res.Mode = "roll"
+		// Orders that left the window, or were dated after the old as-of day.
+		oldStart, newStart := (st.day - analytics.Day(rc.WindowDays) + 1).StartMS(), (today - analytics.Day(rc.WindowDays) + 1).StartMS()
+		err = db.inTx(ctx, func(tx *Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO analytics_dirty (customer_id)
+				SELECT DISTINCT customer_id FROM orders WHERE status = 'paid' AND
+				((ordered_at >= $1 AND ordered_at < $2) OR (ordered_at >= $3 AND ordered_at < $4))
+				ON CONFLICT (customer_id) DO NOTHING`, oldStart, newStart, (st.day + 1).StartMS(), (today + 1).StartMS())
+			return err
+		})
+		if err != nil {
+			return res, fmt.Errorf("queue customers whose window moved: %w", err)
+		}
+		st.day = today
+	default:
+		res.Mode = "incremental"
+	}
+	n, err := db.recomputeDirty(ctx, st, rc)
+	if err != nil {
+		return res, err
+	}
+	res.Recomputed += n
+	if res.Mode == "incremental" {
+		res.Rescored = int64(n)
+		return res, nil
+	}
+	// Everyone's recency moved: rescore all, writing only rows that change.
+	if rc.Thresholds.Method == analytics.MethodQuintile {
+		if st.thresholds, err = db.storedQuintiles(ctx, st.day); err != nil {
+			return res, err
+		}
+	} else {
+		st.thresholds = rc.Thresholds
+	}
+	err = db.inTx(ctx, func(tx *Tx) error {
+		n, err := db.rescore(ctx, tx, st, rc, cc, nil)
+		res.Rescored = n
+		if err != nil {
+			return err
+		}
+		return db.saveState(ctx, tx, st)
+	})
+	return res, err
+}
+
+// rebuildSummaries recomputes every customer's summary from orders,
+// streaming them customer by customer from a read snapshot and writing in
+// batches. Changes committed meanwhile are queued as dirty and picked up
+// by the incremental pass that follows.
+func (db *DB) rebuildSummaries(ctx context.Context, st *analyticsState, window int) (int, error) {
+	err := db.inTx(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM analytics_dirty`); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM customer_scores`); err != nil {
+			return err
+		}
+		return db.saveState(ctx, tx, st)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reset scores: %w", err)
+	}
+	var batch []analytics.Summary
+	n := 0
+	flush := func() error {
+		b := batch
+		batch = batch[:0]
+		return db.inTx(ctx, func(tx *Tx) error { return db.writeSummaries(ctx, tx, b, st) })
+	}
+	err = db.eachCustomerPurchases(ctx, db.Read, `ordered_at < $1`, []any{(st.day + 1).StartMS()}, func(cid int64, ps []analytics.Purchase) error {
+		if s, ok := analytics.Summarise(cid, ps, st.day, window); ok {
+			batch = append(batch, s)
+			n++
+			if len(batch) >= 4096 {
+				return flush()
+			}
+		}
+		return nil
+	})
+	if err == nil && len(batch) > 0 {
+		err = flush()
+	}
+	if err != nil {
+		return n, fmt.Errorf("rebuild customer scores: %w", err)
+	}
+	return n, nil
+}
+
+// writeSummaries inserts summaries (with predictions when a model is
+// fitted); scores are filled in by rescore.
+func (db *DB) writeSummaries(ctx context.Context, tx *Tx, ss []analytics.Summary, st *analyticsState) error {
+	_, err := db.insertMany(ctx, tx, `INSERT INTO customer_scores (customer_id, orders, spent, first_day, last_day, purchase_days, first_day_spent,
+		win_orders, win_spent, p_alive, expected_purchases, expected_aov, clv, churn_tier, next_order_day)`, 15, "", len(ss),
+		func(i int, args []any) []any {
+			s := &ss[i]
+			args = append(args, s.CustomerID, s.Orders, s.Spent, int64(s.FirstDay), int64(s.LastDay), s.PurchaseDays, s.FirstDaySpent, s.WinOrders, s.WinSpent)
+			if st.model == nil {
+				return append(args, nil, nil, nil, nil, "", nil)
+			}
+			p := st.model.Predict(*s, st.day, PredictionMonths, 0)
+			return append(args, p.PAlive, p.ExpectedPurchases, p.ExpectedAOV, p.CLV, p.ChurnTier, int64(p.NextOrderDay))
+		})
+	return err
+}
+
+// PredictionMonths is the horizon of the stored predictions (expected
+// purchases and CLV over the next 12 months, undiscounted).
+const PredictionMonths = 12
+
+// recomputeDirty recomputes the summaries and scores of queued customers,
+// a batch per transaction; reading their orders inside the transaction
+// means no change can slip between the read and the dequeue.
+func (db *DB) recomputeDirty(ctx context.Context, st *analyticsState, rc analytics.RFMConfig) (int, error) {
+	_, cc, err := db.AnalyticsConfig(ctx)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for {
+		n := 0
+		err := db.inTx(ctx, func(tx *Tx) error {
+			rows, err := tx.QueryContext(ctx, `SELECT customer_id FROM analytics_dirty ORDER BY customer_id LIMIT 2000`)
+			if err != nil {
+				return err
+			}
+			var ids []any
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil || len(ids) == 0 {
+				return err
+			}
+			n = len(ids)
+			var ss []analytics.Summary
+			args := append([]any{(st.day + 1).StartMS()}, ids...)
+			err = db.eachCustomerPurchases(ctx, tx, `ordered_at < $1 AND customer_id IN (`+list(len(ids), 2)+`)`, args,
+				func(cid int64, ps []analytics.Purchase) error {
+					if s, ok := analytics.Summarise(cid, ps, st.day, rc.WindowDays); ok {
+						ss = append(ss, s)
+					}
+					return nil
+				})
+			if err != nil {
+				return err
+			}
+			in := list(len(ids), 1)
+			if _, err := tx.ExecContext(ctx, `DELETE FROM customer_scores WHERE customer_id IN (`+in+`)`, ids...); err != nil {
+				return err
+			}
+			if err := db.writeSummaries(ctx, tx, ss, st); err != nil {
+				return err
+			}
+			if _, err := db.rescore(ctx, tx, st, rc, cc, ids); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `DELETE FROM analytics_dirty WHERE customer_id IN (`+in+`)`, ids...)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("rescore changed customers: %w", err)
+		}
+		total += n
+		if n == 0 {
+			return total, nil
+		}
+	}
+}
+
+// scoreSQL builds the SQL expressions of the scores over customer_scores
+// columns, with $1 the as-of day. Cut points and segment names are
+// validated numbers and identifiers, so they are written as literals.
+type scoreSQL struct{ r, f, m, segment, cpm string }
+
+func newScoreSQL(t analytics.Thresholds, segs []analytics.SegmentRule, cc analytics.CPMConfig) scoreSQL {
+	band := func(val string, cuts []int64, op string) string {
+		var b strings.Builder
+		b.WriteString("CASE")
+		for i, c := range cuts {
+			fmt.Fprintf(&b, " WHEN %s %s %d THEN %d", val, op, c, 5-i)
+		}
+		b.WriteString(" ELSE 1 END")
+		return b.String()
+	}
+	s := scoreSQL{
+		r: band("($1 - last_day)", t.Recency, "<="),
+		f: band("win_orders", t.Frequency, ">="),
+		m: band("win_spent", t.Monetary, ">="),
+	}
+	var seg strings.Builder
+	seg.WriteString("CASE")
+	for _, rule := range segs {
+		var conds []string
+		for _, p := range []struct {
+			expr string
+			rg   analytics.Range
+		}{{s.r, rule.R}, {s.f, rule.F}, {s.m, rule.M}} {
+			if p.rg.Min > 0 {
+				conds = append(conds, fmt.Sprintf("(%s) >= %d", p.expr, p.rg.Min))
+			}
+			if p.rg.Max > 0 {
+				conds = append(conds, fmt.Sprintf("(%s) <= %d", p.expr, p.rg.Max))
+			}
+		}
+		if len(conds) == 0 {
+			conds = []string{"1 = 1"}
+		}
+		fmt.Fprintf(&seg, " WHEN %s THEN '%s'", strings.Join(conds, " AND "), rule.Name)
+	}
+	fmt.Fprintf(&seg, " ELSE '%s' END", analytics.SegmentOther)
+	s.segment = seg.String()
+	s.cpm = fmt.Sprintf(`CASE WHEN orders <= 1 THEN '%s' WHEN spent < %d AND last_day - first_day < %d THEN '%s' WHEN spent < %d THEN '%s'
+		WHEN last_day - first_day < %d THEN '%s' ELSE '%s' END || CASE WHEN $1 - last_day >= %d THEN '_%s' ELSE '_%s' END`,
+		analytics.CPMFirst, cc.SpendYen, cc.TenureDays, analytics.CPMNovice, cc.SpendYen, analytics.CPMSteady,
+		cc.TenureDays, analytics.CPMTrendy, analytics.CPMLoyal, cc.DormantDays, analytics.CPMLapsed, analytics.CPMActive)
+	return s
+}
+
+// rescore writes the scores of ids (everyone when nil) from their
+// summaries, touching only rows whose scores change; it returns how many.
+func (db *DB) rescore(ctx context.Context, tx *Tx, st *analyticsState, rc analytics.RFMConfig, cc analytics.CPMConfig, ids []any) (int64, error) {
+	s := newScoreSQL(st.thresholds, rc.Segments, cc)
+	q := `UPDATE customer_scores SET r = ` + s.r + `, f = ` + s.f + `, m = ` + s.m + `, segment = ` + s.segment + `, cpm = ` + s.cpm +
+		` WHERE (r <> ` + s.r + ` OR f <> ` + s.f + ` OR m <> ` + s.m + ` OR segment <> ` + s.segment + ` OR cpm <> ` + s.cpm + `)`
+	args := []any{int64(st.day)}
+	if ids != nil {
+		q += ` AND customer_id IN (` + list(len(ids), 2) + `)`
+		args = append(args, ids...)
+	}
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("rescore: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// storedQuintiles computes quintile cut points from the stored summaries.
+func (db *DB) storedQuintiles(ctx context.Context, day analytics.Day) (analytics.Thresholds, error) {
+	var rec, freq, mon []int64
+	rows, err := db.Write.QueryContext(ctx, `SELECT $1 - last_day, win_orders, win_spent FROM customer_scores`, int64(day))
+	if err != nil {
+		return analytics.Thresholds{}, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r, f, m int64
+		if err := rows.Scan(&r, &f, &m); err != nil {
+			return analytics.Thresholds{}, err
+		}
+		rec, freq, mon = append(rec, r), append(freq, f), append(mon, m)
+	}
+	return analytics.QuintileThresholds(rec, freq, mon), rows.Err()
+}
+
+// eachCustomerPurchases streams paid orders matching where (over orders,
+// with args), one customer at a time in order of time, so that memory holds
+// one customer's orders, never all of them.
+func (db *DB) eachCustomerPurchases(ctx context.Context, q querier, where string, args []any, fn func(cid int64, ps []analytics.Purchase) error) error {
+	rows, err := q.QueryContext(ctx, `SELECT customer_id, id, ordered_at, total, channel FROM orders
+		WHERE status = 'paid' AND `+where+` ORDER BY customer_id, ordered_at, id`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var cur int64 = -1
+	var ps []analytics.Purchase
+	for rows.Next() {
+		var cid int64
+		var p analytics.Purchase
+		if err := rows.Scan(&cid, &p.OrderID, &p.AtMS, &p.Total, &p.Channel); err != nil {
+			return err
+		}
+		if cid != cur {
+			if cur >= 0 {
+				if err := fn(cur, ps); err != nil {
+					return err
+				}
+			}
+			cur, ps = cid, ps[:0]
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		ps = append(ps, p)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if cur >= 0 {
+		return fn(cur, ps)
+	}
+	return nil
+}
+
+// CustomerScores returns a customer's stored scores.
+func (db *DB) CustomerScores(ctx context.Context, customerID int64) (*analytics.Scores, error) {
+	cid, err := canonical(ctx, db.Read, customerID)
+	if err != nil {
+		return nil, err
+	}
+	var sc analytics.Scores
+	var day sql.NullInt64
+	var pAlive, exp, aov, clv sql.NullFloat64
+	var lastDay int64
+	err = db.Read.QueryRowContext(ctx, `SELECT s.r, s.f, s.m, s.segment, s.cpm, s.p_alive, s.expected_purchases, s.expected_aov, s.clv,
+		s.churn_tier, s.next_order_day, s.last_day, s.win_orders, s.win_spent, st.as_of_day
+		FROM customer_scores s CROSS JOIN analytics_state st WHERE s.customer_id = $1`, cid).
+		Scan(&sc.R, &sc.F, &sc.M, &sc.Segment, &sc.CPM, &pAlive, &exp, &aov, &clv, &sc.ChurnTier, &day, &lastDay, &sc.Frequency, &sc.Monetary, &sc.AsOfDay)
+	if isNoRows(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	sc.AsOf = sc.AsOfDay.String()
+	sc.RecencyDays = int64(sc.AsOfDay) - lastDay
+	sc.CPMLabel = analytics.CPMLabel(sc.CPM)
+	if pAlive.Valid {
+		sc.PAlive, sc.ExpectedPurchases12m, sc.ExpectedAOV, sc.CLV12m = &pAlive.Float64, &exp.Float64, &aov.Float64, &clv.Float64
+	}
+	if day.Valid {
+		s := analytics.Day(day.Int64).String()
+		sc.NextOrderDate = &s
+	}
+	return &sc, nil
+}
+
+func itoa64s(n int64) string { return strconv.FormatInt(n, 10) }
+
+var _ = errs.Invalid
