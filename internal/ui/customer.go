@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"github.com/enishi-crm/enishi/internal/analytics"
 	"net/http"
 	"strconv"
 	"time"
@@ -29,7 +30,12 @@ type customerPage struct {
 	Form       formState
 	Channels   []string
 	Inquiry    []string // inquiry statuses
+	Scores     *analytics.Scores
+	Recs       []analytics.Recommendation
 }
+
+// recommendationsShown is how many recommended products the 360 lists.
+const recommendationsShown = 5
 
 // consentRow is a channel's current consent for the consent form.
 type consentRow struct {
@@ -113,6 +119,14 @@ func (u *UI) show360(w http.ResponseWriter, r *http.Request, id int64, status in
 		pg.Consents = append(pg.Consents, row)
 	}
 	pg.OrderChart = orderChart(b, orders, u.cfg.Clock.Now())
+	if p.Can(auth.ReportsRead) || p.Can(auth.CustomersRead) {
+		if pg.Scores, err = u.cfg.Store.CustomerScores(ctx, v.ID); err != nil {
+			return err
+		}
+		if pg.Recs, err = u.cfg.Store.Recommendations(ctx, v.ID, recommendationsShown); err != nil {
+			return err
+		}
+	}
 	return u.render(w, r, status, "customer", pg)
 }
 

@@ -2,9 +2,13 @@ package ui
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 
+	"github.com/enishi-crm/enishi/internal/analytics"
 	"github.com/enishi-crm/enishi/internal/auth"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
+	"github.com/enishi-crm/enishi/internal/reports"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
@@ -15,15 +19,31 @@ type dashboardPage struct {
 	PendingMerges     int
 	PendingMergesMore bool
 	Imports           []store.ImportRun
+	Days              int
+	Periods           []int
+	KPI, Previous     *analytics.KPIReport
+	Cards             []card
+	Charts            []chartView
+	Active, Dormant   int64
 }
 
 // maxPendingShown caps the pending-merge count the dashboard asks for.
 const maxPendingShown = 500
 
+// dashboardPeriods are the periods the dashboard offers, in days.
+var dashboardPeriods = []int{7, 30, 90, 365}
+
+// dashboard shows the period's KPIs against the previous period (revenue,
+// orders, customers, repeat and F2 rates, AOV, LTV), by channel, active and
+// dormant customers, the store's counts, pending merges and recent imports.
 func (u *UI) dashboard(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	b := u.newBase(r, "dashboard", "dashboard.title")
-	pg := &dashboardPage{base: b}
+	b.Charts = true
+	pg := &dashboardPage{base: b, Days: 30, Periods: dashboardPeriods}
+	if d, err := strconv.Atoi(r.URL.Query().Get("days")); err == nil && d >= 1 && d <= 3660 {
+		pg.Days = d
+	}
 	var err error
 	if pg.Stats, err = u.cfg.Store.Stats(ctx); err != nil {
 		return err
@@ -38,5 +58,43 @@ func (u *UI) dashboard(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	today := analytics.DayOf(u.cfg.Clock.Now())
+	p := reports.Params{"from": (today - analytics.Day(pg.Days) + 1).String(), "to": today.String()}
+	out, err := u.report(ctx, "kpi", p)
+	if err != nil {
+		return err
+	}
+	pg.KPI = out.(*analytics.KPIReport)
+	if pg.Previous, err = u.kpiWithPrevious(ctx, pg.KPI, p); err != nil {
+		return err
+	}
+	pg.Cards = kpiCards(b, pg.KPI, pg.Previous)
+	cpm, err := u.report(ctx, "cpm", reports.Params{})
+	if err != nil {
+		return err
+	}
+	for _, g := range cpm.(*analytics.CPMReport).Groups {
+		if strings.HasSuffix(g.Group, "_"+analytics.CPMLapsed) {
+			pg.Dormant += g.Customers
+		} else {
+			pg.Active += g.Customers
+		}
+	}
+	pg.Charts = []chartView{channelChart(b, pg.KPI, pg.Previous), newRepeatChart(b, pg.KPI)}
 	return u.render(w, r, http.StatusOK, "dashboard", pg)
+}
+
+// newRepeatChart splits the period's revenue into first and repeat orders.
+func newRepeatChart(b *base, k *analytics.KPIReport) chartView {
+	return chartView{Title: b.T("kpi.new_vs_repeat"), Option: map[string]any{
+		"aria":    map[string]any{"enabled": true},
+		"tooltip": map[string]any{"trigger": "item"},
+		"legend":  map[string]any{"top": 0},
+		"series": []map[string]any{{"type": "pie", "radius": []string{"45%", "70%"}, "top": 30,
+			"label": map[string]any{"formatter": "{b}\n{d}%"},
+			"data": []map[string]any{
+				{"name": b.T("kpi.new_revenue"), "value": k.NewRevenue, "itemStyle": map[string]any{"color": "#d97706"}},
+				{"name": b.T("kpi.repeat_revenue"), "value": k.RepeatRevenue, "itemStyle": map[string]any{"color": "#1f5f8b"}},
+			}}},
+	}}
 }

@@ -3,9 +3,12 @@ package ui
 import (
 	"bufio"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/xuri/excelize/v2"
@@ -28,7 +31,7 @@ const exportBatch = 1000
 // is masked for roles without pii:read.
 func (u *UI) exportCustomers(w http.ResponseWriter, r *http.Request) error {
 	format := r.URL.Query().Get("format")
-	if format != "csv" && format != "csv-sjis" && format != "xlsx" {
+	if !validExportFormat(format) {
 		return errs.FieldErrorf("format", "%q is not csv, csv-sjis or xlsx", format)
 	}
 	q, _ := customerQuery(r)
@@ -37,7 +40,7 @@ func (u *UI) exportCustomers(w http.ResponseWriter, r *http.Request) error {
 	header := []string{"id", loc.T("customers.name"), loc.T("customers.kana"), loc.T("customers.email"), loc.T("customers.phone"),
 		loc.T("customers.prefecture"), loc.T("customers.orders"), loc.T("customers.spent"), loc.T("customers.last_order"), loc.T("customer.since")}
 	name := "customers-" + u.cfg.Clock.Now().In(clock.Tokyo).Format("20060102-1504")
-	each := func(fn func(row []any) error) error {
+	return writeTable(w, format, name, header, func(fn func(row []any) error) error {
 		q.Limit, q.NoTotal = exportBatch, true
 		for {
 			page, _, err := u.cfg.Store.SearchCustomers(r.Context(), q)
@@ -57,23 +60,30 @@ func (u *UI) exportCustomers(w http.ResponseWriter, r *http.Request) error {
 			}
 			q.BeforeID = page[len(page)-1].ID
 		}
-	}
+	})
+}
+
+func validExportFormat(f string) bool { return f == "csv" || f == "csv-sjis" || f == "xlsx" }
+
+// writeTable streams a table as a download: "csv" (UTF-8 with a BOM, which
+// Excel needs), "csv-sjis" (Shift_JIS, for older Excel) or "xlsx". Cells are
+// protected against formula injection.
+func writeTable(w http.ResponseWriter, format, name string, header []string, each func(func([]any) error) error) error {
 	w.Header().Set("Cache-Control", "no-store")
 	if format == "xlsx" {
 		w.Header().Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 		w.Header().Set("Content-Disposition", contentDisposition(name+".xlsx"))
 		return writeXLSX(w, header, each)
 	}
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	var out io.Writer = w
 	bw := bufio.NewWriterSize(w, 64<<10)
-	out = bw
+	var out io.Writer = bw
 	if format == "csv-sjis" {
 		w.Header().Set("Content-Type", "text/csv; charset=Shift_JIS")
 		// Characters Shift_JIS lacks (emoji, some 異体字) become "?".
 		out = encoding.ReplaceUnsupported(japanese.ShiftJIS.NewEncoder()).Writer(bw)
 	} else {
-		bw.WriteString("\ufeff") // Excel reads UTF-8 only with a BOM
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		bw.WriteString("\ufeff")
 	}
 	w.Header().Set("Content-Disposition", contentDisposition(name+".csv"))
 	cw := csv.NewWriter(out)
@@ -117,9 +127,16 @@ func toCell(v any) string {
 		return x
 	case int64:
 		return formatInt(x)
+	case int:
+		return formatInt(int64(x))
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
 	}
-	return ""
+	return fmt.Sprint(v)
 }
+
+// encodeValues is url.Values.Encode.
+func encodeValues(v map[string][]string) string { return url.Values(v).Encode() }
 
 func formatInt(n int64) string {
 	return strings.ReplaceAll(formatNum(n), ",", "")

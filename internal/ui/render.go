@@ -41,7 +41,8 @@ func loadViews(a *assets) (*views, error) {
 		"contains": func(list []string, s string) bool { return contains(list, s) },
 		"list":     func(s ...string) []string { return s },
 		"dict":     dict,
-		"deref":    func(p *int) int { return *p },
+		"deref":    deref,
+		"deref64":  func(p *float64) float64 { return *p },
 		"phone":    showPhone,
 	}
 	base, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials/*.html")
@@ -145,6 +146,7 @@ func (u *UI) newBase(r *http.Request, section, titleKey string, titleArgs ...any
 // permissions.
 var menu = []menuItem{
 	{"dashboard", "/dashboard", []auth.Permission{auth.ReportsRead}},
+	{"analytics", "/analytics", []auth.Permission{auth.ReportsRead}},
 	{"customers", "/customers", []auth.Permission{auth.CustomersRead}},
 	{"candidates", "/merge-candidates", []auth.Permission{auth.CustomersRead}},
 	{"imports", "/imports", []auth.Permission{auth.ImportsWrite}},
@@ -268,6 +270,17 @@ func formatTime(v any, layout string) string {
 		return "—"
 	}
 	return t.In(clock.Tokyo).Format(layout)
+}
+
+// deref reads an optional value (*int or *string) for display.
+func deref(v any) any {
+	switch x := v.(type) {
+	case *int:
+		return *x
+	case *string:
+		return *x
+	}
+	return v
 }
 
 // showPhone shows an E.164 number in national form (09012345678); masked

@@ -44,6 +44,7 @@ type UI struct {
 	locales *locales
 	assets  *assets
 	imports *importJobs
+	reports reportCache
 
 	ctx     context.Context // background work (imports); ended by Close
 	cancel  context.CancelFunc
@@ -118,6 +119,14 @@ func (u *UI) routes() {
 
 	u.page("GET /{$}", "", u.home)
 	u.page("GET /dashboard", auth.ReportsRead, u.dashboard)
+
+	u.page("GET /analytics", auth.ReportsRead, func(w http.ResponseWriter, r *http.Request) error {
+		http.Redirect(w, r, "/analytics/"+analyticsPages[0].Key, http.StatusSeeOther)
+		return nil
+	})
+	u.page("GET /analytics/rfm/customers", auth.CustomersRead, u.rfmCustomers)
+	u.page("GET /analytics/{report}", auth.ReportsRead, u.analytics)
+	u.page("GET /analytics/{report}/export", auth.ReportsRead, u.exportReport)
 
 	u.page("GET /customers", auth.CustomersRead, u.customers)
 	u.page("GET /customers/export", auth.CustomersExport, u.exportCustomers)

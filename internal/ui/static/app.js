@@ -17,8 +17,18 @@
         el.textContent = "chart data unreadable";
         return;
       }
+      if (el.dataset.height) el.style.height = el.dataset.height + "px";
       var chart = window.echarts.init(el, null, { renderer: "canvas" });
       chart.setOption(option);
+      // data-chart-link: a click on a heat-map cell opens the link with
+      // {x} and {y} replaced by the cell's 1-based indexes.
+      var link = el.dataset.chartLink;
+      if (link) {
+        chart.on("click", function (p) {
+          if (!Array.isArray(p.value)) return;
+          window.location.href = link.replace("{x}", String(p.value[0] + 1)).replace("{y}", String(p.value[1] + 1));
+        });
+      }
       el.dataset.rendered = "1";
       charts.push(chart);
     });

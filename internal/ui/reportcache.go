@@ -1,0 +1,67 @@
+package ui
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/enishi-crm/enishi/internal/reports"
+)
+
+// reportCacheTTL is how long a computed report is reused. Reports read every
+// order; the dashboard and the KPI trend ask for the same ones again and
+// again, so figures may be up to this old.
+const reportCacheTTL = time.Minute
+
+// reportCacheSize bounds the entries kept.
+const reportCacheSize = 128
+
+type reportCache struct {
+	mu      sync.Mutex
+	entries map[string]cachedReport
+}
+
+type cachedReport struct {
+	at  time.Time
+	out any
+}
+
+func cacheKey(name string, p reports.Params) string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(name)
+	for _, k := range keys {
+		b.WriteString("\x00" + k + "=" + p[k])
+	}
+	return b.String()
+}
+
+// report runs a report through the shared runner, reusing a result computed
+// in the last reportCacheTTL for the same parameters.
+func (u *UI) report(ctx context.Context, name string, p reports.Params) (any, error) {
+	key := cacheKey(name, p)
+	now := time.Now()
+	u.reports.mu.Lock()
+	if e, ok := u.reports.entries[key]; ok && now.Sub(e.at) < reportCacheTTL {
+		u.reports.mu.Unlock()
+		return e.out, nil
+	}
+	u.reports.mu.Unlock()
+	out, err := reports.Runner{Store: u.cfg.Store, Clock: u.cfg.Clock}.Run(ctx, name, p, nil)
+	if err != nil {
+		return nil, err
+	}
+	u.reports.mu.Lock()
+	defer u.reports.mu.Unlock()
+	if u.reports.entries == nil || len(u.reports.entries) >= reportCacheSize {
+		u.reports.entries = map[string]cachedReport{}
+	}
+	u.reports.entries[key] = cachedReport{at: now, out: out}
+	return out, nil
+}
