@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"html/template"
 	"net/http"
 	"strconv"
 
@@ -75,11 +76,11 @@ func (c cell) Value() any {
 
 // HeatStyle is the background of a heat-map cell (allowed by the CSP's
 // style-src 'unsafe-inline').
-func (c cell) HeatStyle() string {
+func (c cell) HeatStyle() template.CSS {
 	if c.Heat <= 0 {
 		return ""
 	}
-	return fmt.Sprintf("background-color: rgba(31, 95, 139, %.2f);%s", 0.08+0.8*c.Heat, map[bool]string{true: " color: #fff;"}[c.Heat > 0.55])
+	return template.CSS(fmt.Sprintf("background-color: rgba(31, 95, 139, %.2f);%s", 0.08+0.8*c.Heat, map[bool]string{true: " color: #fff;"}[c.Heat > 0.55]))
 }
 
 func textCell(s string) cell { return cell{Text: s} }

@@ -327,12 +327,30 @@ func testAdminJourney(t *testing.T, root context.Context, s *server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.do("dashboard", chromedp.WaitVisible(chromedp.CSS(`[data-testid=stat-customers]`)))
+	b.do("dashboard", chromedp.WaitVisible(chromedp.CSS(`[data-testid=stat-customers]`)),
+		waitFor(`document.querySelectorAll('[data-testid=dashboard-chart] canvas').length === 2`))
+	if cards := b.text("dashboard", `[data-testid=kpi-cards]`); !strings.Contains(cards, "¥") || !strings.Contains(cards, "%") {
+		t.Errorf("dashboard KPI cards lack revenue or rates: %q", cards)
+	}
 	if got, want := b.text("dashboard", `[data-testid=stat-customers]`), formatNum(st.Customers); got != want {
 		t.Errorf("dashboard customers = %q, want %q", got, want)
 	}
 	if got := b.text("dashboard", `[data-testid=stat-orders]`); got != formatNum(st.Orders) || st.Orders == 0 {
 		t.Errorf("dashboard orders = %q, want %d", got, st.Orders)
+	}
+
+	// RFM: the heat map renders; a cell of the grid opens its customers.
+	b.do("rfm",
+		chromedp.Navigate(b.base+"/analytics/rfm"),
+		waitFor(`!!document.querySelector('[data-chart-link] canvas')`),
+		chromedp.Click(chromedp.CSS(`[data-testid=report-table-0] tbody tr:last-child td:nth-child(2) a`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=cell-count]`)),
+	)
+	if n := b.text("rfm cell", `[data-testid=cell-count]`); n == "0" || n == "" {
+		t.Errorf("the R1·F1 cell has %q customers", n)
+	}
+	for _, p := range []string{"kpi", "rfm-movement", "cpm", "decile", "cohort", "f2", "basket"} {
+		b.do("analytics "+p, chromedp.Navigate(b.base+"/analytics/"+p), chromedp.WaitVisible(chromedp.CSS(`[data-testid=report-table-0]`)))
 	}
 
 	// Search by kana, open the profile with its chart.
@@ -514,7 +532,7 @@ func TestScreenshots(t *testing.T) {
 	b.login("admin@example.com", s.login["admin@example.com"])
 	var winner int64
 	_ = s.db.Read.QueryRowContext(context.Background(), `SELECT winner_id FROM merges ORDER BY id LIMIT 1`).Scan(&winner)
-	pages := map[string]string{"dashboard": "/dashboard", "customers": "/customers", "customer": fmt.Sprintf("/customers/%d", winner),
+	pages := map[string]string{"dashboard": "/dashboard", "rfm": "/analytics/rfm", "kpi": "/analytics/kpi", "cohort": "/analytics/cohort", "f2": "/analytics/f2", "customers": "/customers", "customer": fmt.Sprintf("/customers/%d", winner),
 		"candidates": "/merge-candidates", "imports": "/imports", "users": "/settings/users", "apikeys": "/settings/api-keys", "identity": "/settings/identity"}
 	for name, path := range pages {
 		b.do(name, chromedp.Navigate(b.base+path), chromedp.WaitVisible(chromedp.CSS("main h1")), chromedp.Sleep(300*time.Millisecond))

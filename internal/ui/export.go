@@ -24,7 +24,7 @@ import (
 )
 
 // exportBatch is how many customers an export reads per query.
-const exportBatch = 1000
+const exportBatch = 500 // the most SearchCustomers returns at once
 
 // exportCustomers downloads the filtered customer list as CSV (UTF-8 with a
 // BOM, or Shift_JIS for older Excel) or as an Excel workbook. Personal data

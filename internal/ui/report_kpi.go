@@ -59,6 +59,9 @@ func kpiCards(b *base, cur, prev *analytics.KPIReport) []card {
 	}
 	mk := func(key, value string, c, p float64) card {
 		d, up := delta(c, p)
+		if key == "kpi.churn_rate" {
+			up = !up // less churn is the good direction
+		}
 		return card{Label: b.T(key), Value: value, Delta: d, Up: up}
 	}
 	return []card{
