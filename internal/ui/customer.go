@@ -188,7 +188,7 @@ func orderChart(b *base, orders []order.Order, now time.Time) map[string]any {
 	return map[string]any{
 		"aria":    map[string]any{"enabled": true},
 		"tooltip": map[string]any{"trigger": "axis"},
-		"legend":  map[string]any{"data": []string{b.T("customer.chart_spend"), b.T("customer.chart_orders")}},
+		"legend":  map[string]any{"top": 0, "data": []string{b.T("customer.chart_spend"), b.T("customer.chart_orders")}},
 		"grid":    map[string]any{"left": 60, "right": 40, "top": 40, "bottom": 30},
 		"xAxis":   map[string]any{"type": "category", "data": months},
 		"yAxis": []map[string]any{
