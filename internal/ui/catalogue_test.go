@@ -71,6 +71,7 @@ func TestCataloguesCoverEveryKey(t *testing.T) {
 		"flash.":       {"password_changed", "note_added", "inquiry_added", "consent_saved", "tags_added", "merged", "unmerged", "candidate_approved", "candidate_rejected", "import_discarded", "key_revoked", "settings_saved"},
 		"error.":       {"forbidden", "not_found", "invalid", "rate_limited", "internal"},
 		"login.":       {"wrong", "throttled", "expired"},
+		"asettings.row_": {"r", "f", "m"},
 		"cohort.lead.": {analytics.MetricRepeatRate, analytics.MetricRevenue, analytics.MetricLTV},
 	}
 	for _, k := range identity.Kinds {

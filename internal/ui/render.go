@@ -44,6 +44,7 @@ func loadViews(a *assets) (*views, error) {
 		"deref":    deref,
 		"deref64":  func(p *float64) float64 { return *p },
 		"phone":    showPhone,
+		"atoi":     func(s string) int { n, _ := strconv.Atoi(s); return n },
 	}
 	base, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials/*.html")
 	if err != nil {

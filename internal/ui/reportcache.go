@@ -65,3 +65,10 @@ func (u *UI) report(ctx context.Context, name string, p reports.Params) (any, er
 	u.reports.entries[key] = cachedReport{at: now, out: out}
 	return out, nil
 }
+
+// clear forgets every computed report (after the settings they use changed).
+func (c *reportCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = nil
+}

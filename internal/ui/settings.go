@@ -16,6 +16,7 @@ var settingsPages = []struct {
 	{"/settings/users", auth.UsersManage},
 	{"/settings/api-keys", auth.KeysManage},
 	{"/settings/identity", auth.SettingsWrite},
+	{"/settings/analytics", auth.SettingsWrite},
 }
 
 // settings opens the first settings tab the user may use.

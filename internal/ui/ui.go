@@ -155,6 +155,8 @@ func (u *UI) routes() {
 	u.page("GET /settings/api-keys", auth.KeysManage, u.apiKeys)
 	u.page("POST /settings/api-keys", auth.KeysManage, u.createAPIKey)
 	u.page("POST /settings/api-keys/{id}/revoke", auth.KeysManage, u.revokeAPIKey)
+	u.page("GET /settings/analytics", auth.SettingsWrite, u.analyticsSettings)
+	u.page("POST /settings/analytics", auth.SettingsWrite, u.saveAnalyticsSettings)
 	u.page("GET /settings/identity", auth.SettingsWrite, u.identityPolicy)
 	u.page("POST /settings/identity", auth.SettingsWrite, u.saveIdentityPolicy)
 }

@@ -186,6 +186,7 @@ func TestEachRoleSeesWhatItsPermissionsAllow(t *testing.T) {
 		{"/settings/users", []string{"admin"}},
 		{"/settings/api-keys", []string{"admin"}},
 		{"/settings/identity", []string{"admin"}},
+		{"/settings/analytics", []string{"admin"}},
 		{"/account/password", []string{"admin", "marketer", "analyst", "support"}},
 	}
 	for _, role := range []string{"admin", "marketer", "analyst", "support"} {
@@ -511,6 +512,28 @@ func TestSettingsUsersKeysAndIdentityPolicy(t *testing.T) {
 	}
 	if resp, _ := c.form("/settings/identity", url.Values{"manual": {"shoe-size"}}); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("unknown kind: %d", resp.StatusCode)
+	}
+}
+
+func TestAnalyticsSettingsSaveAndRefuseBadThresholds(t *testing.T) {
+	s := newSite(t)
+	c := s.as("admin")
+	form := url.Values{"window": {"180"}, "method": {"fixed"}, "dormant_days": {"200"}, "spend_yen": {"50,000"}, "tenure_days": {"180"},
+		"r0": {"14"}, "r1": {"30"}, "r2": {"60"}, "r3": {"120"}, "f0": {"8"}, "f1": {"5"}, "f2": {"3"}, "f3": {"2"},
+		"m0": {"80000"}, "m1": {"40000"}, "m2": {"20000"}, "m3": {"5000"}}
+	if resp, body := c.form("/settings/analytics", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %d %.300s", resp.StatusCode, body)
+	}
+	rc, cc, err := s.db.AnalyticsConfig(bg)
+	if err != nil || rc.WindowDays != 180 || rc.Thresholds.Recency[0] != 14 || rc.Thresholds.Monetary[3] != 5000 || cc.SpendYen != 50000 || cc.DormantDays != 200 {
+		t.Errorf("saved %+v %+v %v", rc, cc, err)
+	}
+	form.Set("r0", "90") // recency cut points must ascend
+	if resp, _ := c.form("/settings/analytics", form); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("bad thresholds: %d", resp.StatusCode)
+	}
+	if rc2, _, _ := s.db.AnalyticsConfig(bg); rc2.Thresholds.Recency[0] != 14 {
+		t.Errorf("bad thresholds were saved: %v", rc2.Thresholds.Recency)
 	}
 }
 
