@@ -13,6 +13,7 @@ OUT=$PWD/bench/out
 mkdir -p "$OUT"
 go build -o "$OUT/enishi" ./cmd/enishi
 go build -o "$OUT/genorders" ./bench/genorders
+go build -o "$OUT/ingestload" ./bench/ingestload
 
 eval "$(scripts/pgtest.sh start)"
 trap 'scripts/pgtest.sh stop "$ENISHI_PGTEST_DIR"' EXIT

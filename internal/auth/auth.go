@@ -32,7 +32,9 @@ const (
 	SegmentsWrite   Permission = "segments:write"
 	CampaignsSend   Permission = "campaigns:send"
 	JourneysWrite   Permission = "journeys:write"
-	IngestWrite     Permission = "ingest:write" // event API write keys
+	IngestWrite     Permission = "ingest:write"    // event API write keys
+	IngestIdentify  Permission = "ingest:identify" // event API keys kept on a server: traits' e-mail and phone identify people
+	MetricsRead     Permission = "metrics:read"    // Prometheus scrapes of /metrics
 	PointsRedeem    Permission = "points:redeem"
 	SettingsWrite   Permission = "settings:write"
 	UsersManage     Permission = "users:manage"
@@ -43,7 +45,7 @@ const (
 // AllPermissions lists every permission.
 var AllPermissions = []Permission{
 	CustomersRead, CustomersWrite, CustomersExport, PIIRead, ReportsRead, ImportsWrite,
-	SegmentsWrite, CampaignsSend, JourneysWrite, IngestWrite, PointsRedeem,
+	SegmentsWrite, CampaignsSend, JourneysWrite, IngestWrite, IngestIdentify, MetricsRead, PointsRedeem,
 	SettingsWrite, UsersManage, KeysManage, AuditRead,
 }
 

@@ -68,7 +68,8 @@ func commands() []command {
 		{"demo", "fill the database with generated demo data", cmdDemo},
 		{"user", "manage staff accounts", cmdUser},
 		{"apikey", "manage API keys", cmdAPIKey},
-		{"settings", "read and change settings", cmdSettings},
+		{"settings", "read and change settings and integration secrets", cmdSettings},
+		{"sync", "backfill customers, orders and products from Shopify's Admin API", cmdSync},
 		{"report", "analytics reports: rfm, cpm, decile, cohort, kpi, basket, predict …", cmdReport},
 		{"scores", "refresh stored customer scores; show a customer's scores and recommendations", cmdScores},
 	}

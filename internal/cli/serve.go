@@ -13,6 +13,8 @@ import (
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/errs"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
+	"github.com/enishi-crm/enishi/internal/ingest"
+	"github.com/enishi-crm/enishi/internal/metrics"
 	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/ui"
 )
@@ -29,6 +31,9 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	devClock := fs.Bool("dev-clock", false, "let POST /api/v1/dev/clock move time forward (tests and demos only)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
 	tlsKey := fs.String("tls-key", "", "TLS key file")
+	workers := fs.Int("ingest-workers", 1, "inbox workers processing events and webhooks (more only help on PostgreSQL; 0 runs none in this process)")
+	lease := fs.Duration("ingest-lease", time.Minute, "how long a worker holds a claimed inbox batch before another may take it over")
+	rate := fs.Float64("ingest-rate", 500, "event API requests per second allowed per API key (bursts of twice that)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -56,12 +61,27 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != ""})
+	reg := metrics.NewRegistry()
+	svc := ingest.New(ingest.Config{Store: st, Clock: c, Log: env.Log, Metrics: reg, Workers: max(*workers, 1), Lease: *lease, RateLimit: *rate})
+	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != "",
+		Metrics: reg, Ingest: svc})
 	web, err := ui.Mount(api, ui.Config{Store: st, Clock: c, Log: env.Log, SecureCookies: *tlsCert != ""})
 	if err != nil {
 		return err
 	}
 	defer web.Close() // after the server stopped: stop imports running in the background
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	workDone := make(chan struct{})
+	go func() {
+		defer close(workDone)
+		if *workers > 0 {
+			_ = svc.Run(workCtx)
+		}
+	}()
+	defer func() { // after the server stopped taking requests: finish the batch in hand
+		stopWork()
+		<-workDone
+	}()
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

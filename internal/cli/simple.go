@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/enishi-crm/enishi/internal/auth"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
+	"github.com/enishi-crm/enishi/internal/ingest"
 )
 
 func cmdMigrate(ctx context.Context, env *Env, args []string) error {
@@ -180,12 +182,14 @@ func scopeList() string {
 // knownSettings documents the settings the CLI can change.
 var knownSettings = map[string]string{
 	"identity.manual_merge_kinds": `JSON array of identifier kinds whose links wait for approval instead of merging, e.g. ["phone"]`,
+	ingest.SettingUserIDSource:    `the system whose customer ids the event API's userId values are (e.g. shopify, eccube); unset: the write key's name`,
+	ingest.SettingLineProvider:    `the LINE provider id LINE user ids belong to; unset: the webhook's destination`,
 	"analytics.rfm":               `JSON {"window_days":365,"thresholds":{"method":"fixed","recency_days":[30,60,90,180],"frequency":[10,7,4,2],"monetary":[100000,50000,30000,10000]},"segments":[…]} (docs/analytics.md)`,
 	"analytics.cpm":               `JSON {"dormant_days":240,"spend_yen":70000,"tenure_days":210} (docs/analytics.md)`,
 }
 
 func cmdSettings(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "settings", "settings get KEY | settings set KEY VALUE | settings list")
+	fs := newFlags(env, "settings", "settings get KEY | settings set KEY VALUE | settings list | settings set-secret NAME [VALUE|-]")
 	db := addDBFlags(fs, env)
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -211,6 +215,28 @@ func cmdSettings(ctx context.Context, env *Env, args []string) error {
 			}
 			fmt.Fprintf(env.Stdout, "%s = %s\n    %s\n", k, v, knownSettings[k])
 		}
+	case pos[0] == "set-secret" && (len(pos) == 2 || len(pos) == 3):
+		if !ingest.ValidSecretName(pos[1]) {
+			return usagef("%q is not an integration secret (%s)", pos[1], ingest.SecretNamesHelp)
+		}
+		value := ""
+		if len(pos) == 3 && pos[2] != "-" {
+			value = pos[2]
+		} else { // from standard input, so the secret stays out of shell history
+			b, err := io.ReadAll(io.LimitReader(env.Stdin, 4096))
+			if err != nil {
+				return err
+			}
+			value = strings.TrimSpace(string(b))
+		}
+		if err := (ingest.SettingsSecrets{Store: st}).SetSecret(ctx, pos[1], value); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "%s set\n", pos[1])
+	case pos[0] == "get" && len(pos) == 2 && strings.HasPrefix(pos[1], "secret."):
+		return usagef("secrets are not shown; set them again with settings set-secret")
+	case pos[0] == "set" && len(pos) == 3 && strings.HasPrefix(pos[1], "secret."):
+		return usagef("use settings set-secret for secrets")
 	case pos[0] == "get" && len(pos) == 2:
 		v, ok, err := st.Setting(ctx, pos[1])
 		if err != nil {

@@ -26,6 +26,8 @@ type Principal struct {
 	Email  string `json:"email,omitempty"`
 	Role   string `json:"role,omitempty"`
 	KeyID  int64  `json:"key_id,omitempty"`
+	// KeyName is the API key's name (the event API files data under it).
+	KeyName string `json:"key_name,omitempty"`
 	// Scopes of an API key; nil for users (their role decides).
 	Scopes []auth.Permission `json:"scopes,omitempty"`
 	// CSRF is the token a session must echo in X-CSRF-Token on writes.
@@ -104,7 +106,7 @@ func (s *Server) Authenticate(r *http.Request) (*Principal, error) {
 		for i, sc := range k.Scopes {
 			scopes[i] = auth.Permission(sc)
 		}
-		return &Principal{KeyID: k.ID, Scopes: scopes}, nil
+		return &Principal{KeyID: k.ID, KeyName: k.Name, Scopes: scopes}, nil
 	}
 	c, err := r.Cookie(SessionCookie)
 	if err != nil || c.Value == "" {

@@ -35,6 +35,7 @@ func (s *Server) routesCore() {
 	s.routesCustomers()
 	s.routesAnalytics()
 	s.routesAdmin()
+	s.routesIngest()
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {

@@ -18,6 +18,8 @@ import (
 	"github.com/enishi-crm/enishi/internal/auth"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/ingest"
+	"github.com/enishi-crm/enishi/internal/metrics"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
@@ -31,6 +33,11 @@ type Config struct {
 	Log      *slog.Logger
 	// SecureCookies marks session cookies Secure (serving over TLS).
 	SecureCookies bool
+	// Metrics is the registry served at /metrics; New makes one if nil.
+	Metrics *metrics.Registry
+	// Ingest accepts events and webhooks; New makes one (without running
+	// its workers) if nil.
+	Ingest *ingest.Service
 }
 
 // Route describes one registered route, for documentation and the test
@@ -59,6 +66,15 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Metrics == nil && cfg.Ingest != nil {
+		cfg.Metrics = cfg.Ingest.Metrics()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewRegistry()
+	}
+	if cfg.Ingest == nil {
+		cfg.Ingest = ingest.New(ingest.Config{Store: cfg.Store, Clock: cfg.Clock, Log: cfg.Log, Metrics: cfg.Metrics})
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLoginLimiter(), keyTouched: map[int64]time.Time{}}
 	s.routesCore()

@@ -494,6 +494,18 @@ func (db *DB) AddNote(ctx context.Context, customerID int64, author, body string
 
 // AddInquiry logs an inquiry (問い合わせ) on a customer's timeline.
 func (db *DB) AddInquiry(ctx context.Context, inq customer.Inquiry) (int64, error) {
+	var id int64
+	err := db.inTx(ctx, func(tx *Tx) error {
+		var err error
+		id, err = db.insertInquiry(ctx, tx, inq, "")
+		return err
+	})
+	return id, err
+}
+
+// insertInquiry validates and writes an inquiry, filed under the customer
+// now holding inq.CustomerID.
+func (db *DB) insertInquiry(ctx context.Context, tx *Tx, inq customer.Inquiry, externalID string) (int64, error) {
 	if strings.TrimSpace(inq.Subject) == "" && strings.TrimSpace(inq.Body) == "" {
 		return 0, errs.FieldErrorf("subject", "an inquiry needs a subject or a body")
 	}
@@ -509,16 +521,14 @@ func (db *DB) AddInquiry(ctx context.Context, inq customer.Inquiry) (int64, erro
 	if at.IsZero() {
 		at = db.Clock.Now()
 	}
+	cid, err := db.activeCustomer(ctx, tx, inq.CustomerID)
+	if err != nil {
+		return 0, err
+	}
 	var id int64
-	err := db.inTx(ctx, func(tx *Tx) error {
-		cid, err := db.activeCustomer(ctx, tx, inq.CustomerID)
-		if err != nil {
-			return err
-		}
-		return tx.QueryRowContext(ctx, `INSERT INTO inquiries (customer_id, origin_customer_id, channel, subject, body, status, assignee, created_at, updated_at)
-			VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
-			cid, inq.Channel, inq.Subject, inq.Body, inq.Status, inq.Assignee, ms(at)).Scan(&id)
-	})
+	err = tx.QueryRowContext(ctx, `INSERT INTO inquiries (customer_id, origin_customer_id, channel, subject, body, status, assignee, external_id, created_at, updated_at)
+		VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
+		cid, inq.Channel, inq.Subject, inq.Body, inq.Status, inq.Assignee, externalID, ms(at)).Scan(&id)
 	return id, err
 }
 

@@ -76,6 +76,9 @@ type Store interface {
 	RevokeAPIKey(ctx context.Context, id int64) error
 	TouchAPIKey(ctx context.Context, id int64, at time.Time) error
 
+	// Real-time ingestion: the durable inbox and the integrations' tables.
+	IngestStore
+
 	// Settings are small JSON or text values by key.
 	Setting(ctx context.Context, key string) (string, bool, error)
 	SetSetting(ctx context.Context, key, value string) error
@@ -200,6 +203,10 @@ type Dialect interface {
 	// PrepareStatements says whether the store should keep prepared
 	// statements for its bulk writes (the driver does not cache them).
 	PrepareStatements() bool
+	// SkipLocked ends a SELECT that claims queue rows for one worker, so
+	// that workers in several processes never claim the same row: " FOR
+	// UPDATE SKIP LOCKED" on PostgreSQL, "" on SQLite (one writer at a time).
+	SkipLocked() string
 	// InList returns a condition "col is one of vals" whose parameters start
 	// at $start, and its arguments: "col IN ($3,$4,…)" for SQLite, one
 	// array parameter "col = ANY($3)" for PostgreSQL (one plan, one bind).

@@ -65,14 +65,14 @@ func TestCataloguesCoverEveryKey(t *testing.T) {
 		"cpm.":     analytics.CPMGroups(), "f2band.": {"excellent", "good", "average", "poor"},
 		"churn.": {analytics.ChurnLow, analytics.ChurnMedium, analytics.ChurnHigh, analytics.ChurnLost},
 		"kind.":  {"orders", "customers", "products", "events"}, "status.": {"running", "done", "partial", "failed"},
-		"job.":         {jobChecking, jobChecked, jobRunning, jobDone, jobFailed},
-		"inqstatus.":   {customer.InquiryOpen, customer.InquiryPending, customer.InquiryClosed},
-		"metric.":      {analytics.MetricRepeatRate, analytics.MetricRevenue, analytics.MetricLTV},
-		"flash.":       {"password_changed", "note_added", "inquiry_added", "consent_saved", "tags_added", "merged", "unmerged", "candidate_approved", "candidate_rejected", "import_discarded", "key_revoked", "settings_saved"},
-		"error.":       {"forbidden", "not_found", "invalid", "rate_limited", "internal"},
-		"login.":       {"wrong", "throttled", "expired"},
+		"job.":           {jobChecking, jobChecked, jobRunning, jobDone, jobFailed},
+		"inqstatus.":     {customer.InquiryOpen, customer.InquiryPending, customer.InquiryClosed},
+		"metric.":        {analytics.MetricRepeatRate, analytics.MetricRevenue, analytics.MetricLTV},
+		"flash.":         {"password_changed", "note_added", "inquiry_added", "consent_saved", "tags_added", "merged", "unmerged", "candidate_approved", "candidate_rejected", "import_discarded", "key_revoked", "settings_saved", "secret_saved", "dead_retry", "dead_discard"},
+		"error.":         {"forbidden", "not_found", "invalid", "rate_limited", "internal"},
+		"login.":         {"wrong", "throttled", "expired"},
 		"asettings.row_": {"r", "f", "m"},
-		"cohort.lead.": {analytics.MetricRepeatRate, analytics.MetricRevenue, analytics.MetricLTV},
+		"cohort.lead.":   {analytics.MetricRepeatRate, analytics.MetricRevenue, analytics.MetricLTV},
 	}
 	for _, k := range identity.Kinds {
 		sets["idkind."] = append(sets["idkind."], string(k))

@@ -17,6 +17,7 @@ var settingsPages = []struct {
 	{"/settings/api-keys", auth.KeysManage},
 	{"/settings/identity", auth.SettingsWrite},
 	{"/settings/analytics", auth.SettingsWrite},
+	{"/settings/integrations", auth.SettingsWrite},
 }
 
 // settings opens the first settings tab the user may use.

@@ -21,6 +21,7 @@ import (
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/japanese"
 
+	"github.com/enishi-crm/enishi/internal/auth"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/demo"
@@ -187,6 +188,7 @@ func TestEachRoleSeesWhatItsPermissionsAllow(t *testing.T) {
 		{"/settings/api-keys", []string{"admin"}},
 		{"/settings/identity", []string{"admin"}},
 		{"/settings/analytics", []string{"admin"}},
+		{"/settings/integrations", []string{"admin"}},
 		{"/account/password", []string{"admin", "marketer", "analyst", "support"}},
 	}
 	for _, role := range []string{"admin", "marketer", "analyst", "support"} {
@@ -537,6 +539,30 @@ func TestAnalyticsSettingsSaveAndRefuseBadThresholds(t *testing.T) {
 	}
 }
 
+func TestIntegrationsWriteKeySnippetAndSecrets(t *testing.T) {
+	s := newSite(t)
+	c := s.as("admin")
+	resp, body := c.form("/settings/integrations/write-key", url.Values{"name": {"shop-web"}})
+	key := regexp.MustCompile(`data-write-key="(ek_[^"]+)"`).FindStringSubmatch(body)
+	if resp.StatusCode != 200 || key == nil || !strings.Contains(body, s.srv.URL[len("http://"):]+"/js/enishi.js") {
+		t.Fatalf("write key: %d %v", resp.StatusCode, key)
+	}
+	k, err := s.db.APIKeyByHash(bg, hashToken(key[1]))
+	if err != nil || len(k.Scopes) != 1 || k.Scopes[0] != "ingest:write" {
+		t.Errorf("write key = %+v %v", k, err)
+	}
+	resp, _ = c.form("/settings/integrations/secret", url.Values{"name": {"line.channel_secret"}, "value": {"s3cret-value"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("secret: %d", resp.StatusCode)
+	}
+	if _, page := c.get("/settings/integrations"); strings.Contains(page, "s3cret-value") || strings.Contains(page, key[1]) {
+		t.Error("a secret or the write key is shown again")
+	}
+	if resp, _ := c.form("/settings/integrations/secret", url.Values{"name": {"nope"}, "value": {"x"}}); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("unknown secret: %d", resp.StatusCode)
+	}
+}
+
 func TestUnknownPagesAndParametersGetUIErrors(t *testing.T) {
 	s := newSite(t)
 	c := s.as("admin")
@@ -550,6 +576,8 @@ func TestUnknownPagesAndParametersGetUIErrors(t *testing.T) {
 		t.Errorf("unknown report: %d", resp.StatusCode)
 	}
 }
+
+func hashToken(s string) string { return auth.HashToken(s) }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 

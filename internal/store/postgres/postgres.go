@@ -162,3 +162,6 @@ func (Dialect) LockMigrations(ctx context.Context, conn *sql.Conn) (func(), erro
 		_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(migrationLock))
 	}, nil
 }
+
+// SkipLocked lets concurrent workers pass over rows another one is claiming.
+func (Dialect) SkipLocked() string { return " FOR UPDATE SKIP LOCKED" }

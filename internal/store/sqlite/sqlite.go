@@ -136,3 +136,6 @@ func (*Dialect) Migrations() embed.FS { return migrations }
 // LockMigrations does nothing: migrations run on the single write connection
 // and one SQLite file is served by one process.
 func (*Dialect) LockMigrations(context.Context, *sql.Conn) (func(), error) { return func() {}, nil }
+
+// SkipLocked is empty: SQLite has one writer, whose transaction is exclusive.
+func (*Dialect) SkipLocked() string { return "" }

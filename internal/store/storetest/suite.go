@@ -28,6 +28,7 @@ func suites() [][]Case {
 	return [][]Case{
 		coreCases(),
 		uiCases(),
+		ingestCases(),
 		analyticsCases(),
 	}
 }
