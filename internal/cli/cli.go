@@ -44,6 +44,11 @@ type IO struct {
 	Ready func(addr string)
 	// Context, if set, replaces the signal-cancelled context (tests).
 	Context context.Context
+	// Resolver, if set, replaces the system's DNS resolver (tests of
+	// `email check-domain`).
+	Resolver interface {
+		LookupTXT(ctx context.Context, name string) ([]string, error)
+	}
 }
 
 // StdIO is the process's own standard streams and environment.
@@ -70,6 +75,9 @@ func commands() []command {
 		{"apikey", "manage API keys", cmdAPIKey},
 		{"settings", "read and change settings and integration secrets", cmdSettings},
 		{"sync", "backfill customers, orders and products from Shopify's Admin API", cmdSync},
+		{"email", "DKIM key, DNS records, domain check, bounce intake", cmdEmail},
+		{"template", "list, check, save and preview message templates", cmdTemplate},
+		{"message", "send, test, stats, suppressions, DM export, attribution", cmdMessage},
 		{"report", "analytics reports: rfm, cpm, decile, cohort, kpi, basket, predict …", cmdReport},
 		{"scores", "refresh stored customer scores; show a customer's scores and recommendations", cmdScores},
 	}

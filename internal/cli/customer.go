@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/enishi-crm/enishi/internal/analytics"
+	"github.com/enishi-crm/enishi/internal/channel"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/errs"
@@ -179,6 +180,14 @@ func printView(env *Env, v *customer.View) {
 // validateSetting checks values of settings the code reads.
 func validateSetting(key, value string) error {
 	switch key {
+	case channel.SettingsKey:
+		var set channel.Settings
+		dec := json.NewDecoder(strings.NewReader(value))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&set); err != nil {
+			return errs.Errorf(errs.Invalid, "%s must be the channel settings as JSON: %v", key, err)
+		}
+		return set.Check()
 	case "identity.manual_merge_kinds":
 		var kinds []string
 		if err := json.Unmarshal([]byte(value), &kinds); err != nil {

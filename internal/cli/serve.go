@@ -61,10 +61,24 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
+	chans, err := startChannels(ctx, env, st, c)
+	if err != nil {
+		return err
+	}
+	defer chans.close()
+	chanCtx, stopChannels := context.WithCancel(ctx)
+	defer stopChannels()
+	go chans.svc.Work(chanCtx, 30*time.Second)
 	reg := metrics.NewRegistry()
 	svc := ingest.New(ingest.Config{Store: st, Clock: c, Log: env.Log, Metrics: reg, Workers: max(*workers, 1), Lease: *lease, RateLimit: *rate})
 	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != "",
-		Metrics: reg, Ingest: svc})
+		Metrics: reg, Ingest: svc,
+		Channels: chans.svc, ReloadChannels: chans.reload, Secrets: secretsFor(env, st), LINEQuota: func(ctx context.Context) (any, error) {
+			if chans.set == nil || chans.set.LINE == nil {
+				return nil, errs.Errorf(errs.Unavailable, "LINE is not configured")
+			}
+			return chans.set.LINE.Quota(ctx)
+		}})
 	web, err := ui.Mount(api, ui.Config{Store: st, Clock: c, Log: env.Log, SecureCookies: *tlsCert != ""})
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/enishi-crm/enishi/internal/auth"
+	"github.com/enishi-crm/enishi/internal/channel"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
 	"github.com/enishi-crm/enishi/internal/ingest"
 )
@@ -182,6 +183,7 @@ func scopeList() string {
 // knownSettings documents the settings the CLI can change.
 var knownSettings = map[string]string{
 	"identity.manual_merge_kinds": `JSON array of identifier kinds whose links wait for approval instead of merging, e.g. ["phone"]`,
+	"channels":                    `JSON of the channel settings: base_url, shop (footer), email, line, sms, push, webhook (docs/channels/README.md)`,
 	ingest.SettingUserIDSource:    `the system whose customer ids the event API's userId values are (e.g. shopify, eccube); unset: the write key's name`,
 	ingest.SettingLineProvider:    `the LINE provider id LINE user ids belong to; unset: the webhook's destination`,
 	"analytics.rfm":               `JSON {"window_days":365,"thresholds":{"method":"fixed","recency_days":[30,60,90,180],"frequency":[10,7,4,2],"monetary":[100000,50000,30000,10000]},"segments":[…]} (docs/analytics.md)`,
@@ -216,8 +218,8 @@ func cmdSettings(ctx context.Context, env *Env, args []string) error {
 			fmt.Fprintf(env.Stdout, "%s = %s\n    %s\n", k, v, knownSettings[k])
 		}
 	case pos[0] == "set-secret" && (len(pos) == 2 || len(pos) == 3):
-		if !ingest.ValidSecretName(pos[1]) {
-			return usagef("%q is not an integration secret (%s)", pos[1], ingest.SecretNamesHelp)
+		if !ingest.ValidSecretName(pos[1]) && !channel.ValidSecretName(pos[1]) {
+			return usagef("%q is not an integration secret (%s, %s)", pos[1], ingest.SecretNamesHelp, strings.Join(channel.SecretNames, ", "))
 		}
 		value := ""
 		if len(pos) == 3 && pos[2] != "-" {

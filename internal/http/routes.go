@@ -35,6 +35,7 @@ func (s *Server) routesCore() {
 	s.routesCustomers()
 	s.routesAnalytics()
 	s.routesAdmin()
+	s.routesChannels()
 	s.routesIngest()
 }
 

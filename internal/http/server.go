@@ -16,7 +16,10 @@ import (
 	"time"
 
 	"github.com/enishi-crm/enishi/internal/auth"
+	"github.com/enishi-crm/enishi/internal/channel"
+	"github.com/enishi-crm/enishi/internal/channel/email"
 	"github.com/enishi-crm/enishi/internal/clock"
+	"github.com/enishi-crm/enishi/internal/content"
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/ingest"
 	"github.com/enishi-crm/enishi/internal/metrics"
@@ -33,6 +36,21 @@ type Config struct {
 	Log      *slog.Logger
 	// SecureCookies marks session cookies Secure (serving over TLS).
 	SecureCookies bool
+
+	// Channels sends messages and handles unsubscribes, tracking and
+	// provider callbacks; nil leaves those routes answering 503.
+	Channels *channel.Service
+	// ReloadChannels rebuilds the senders after the settings changed.
+	ReloadChannels func(ctx context.Context) error
+	// Secrets gives provider secrets (Twilio auth token for callback
+	// signatures, the DKIM key for DNS records).
+	Secrets channel.Secrets
+	// Resolver reads DNS for the e-mail domain check (default: the system's).
+	Resolver email.Resolver
+	// LINEQuota reads the LINE quota; nil without LINE.
+	LINEQuota func(ctx context.Context) (any, error)
+	// Segments answers segment membership (DM export, LINE audiences).
+	Segments channel.Segments
 	// Metrics is the registry served at /metrics; New makes one if nil.
 	Metrics *metrics.Registry
 	// Ingest accepts events and webhooks; New makes one (without running
@@ -51,6 +69,7 @@ type Route struct {
 // Server is the HTTP handler of enishi.
 type Server struct {
 	cfg    Config
+	engine *content.Engine
 	mux    *http.ServeMux
 	routes []Route
 	limits *loginLimiter
@@ -76,7 +95,7 @@ func New(cfg Config) *Server {
 	if cfg.Ingest == nil {
 		cfg.Ingest = ingest.New(ingest.Config{Store: cfg.Store, Clock: cfg.Clock, Log: cfg.Log, Metrics: cfg.Metrics})
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLoginLimiter(), keyTouched: map[int64]time.Time{}}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLoginLimiter(), keyTouched: map[int64]time.Time{}, engine: content.NewEngine()}
 	s.routesCore()
 	return s
 }

@@ -205,14 +205,20 @@ func (db *DB) timeline(ctx context.Context, cid int64, opt ViewOptions) ([]custo
 				}
 				return it, err
 			}},
-		{"message", "created_at", `SELECT id, created_at, subject, channel, status, purpose FROM messages WHERE customer_id = $1 AND %s ORDER BY created_at DESC, id DESC`,
+		{"message", "created_at", `SELECT id, created_at, subject, channel, status, purpose, error, source FROM messages WHERE customer_id = $1 AND %s ORDER BY created_at DESC, id DESC`,
 			func(r *sql.Rows) (customer.TimelineItem, error) {
 				var it customer.TimelineItem
 				var at int64
-				var status, purpose string
-				err := r.Scan(&it.ID, &at, &it.Title, &it.Channel, &status, &purpose)
+				var status, purpose, errText, source string
+				err := r.Scan(&it.ID, &at, &it.Title, &it.Channel, &status, &purpose, &errText, &source)
 				it.At = fromMS(at)
 				it.Detail = map[string]any{"status": status, "purpose": purpose}
+				if errText != "" {
+					it.Detail["error"] = errText
+				}
+				if source != "" {
+					it.Detail["source"] = source
+				}
 				return it, err
 			}},
 		{"inquiry", "created_at", `SELECT id, created_at, subject, channel, status, body FROM inquiries WHERE customer_id = $1 AND %s ORDER BY created_at DESC, id DESC`,

@@ -113,7 +113,7 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 	}
 	r.committed()
 	db.noteWrites(ctx, res.Inserted+res.Updated+res.NewCustomers)
-	return res, nil
+	return res, db.attributeOrders(ctx, orders)
 }
 
 // orderCustomers lists the customers whose orders were written, and the

@@ -86,6 +86,7 @@ type Store interface {
 	Stats(ctx context.Context) (Stats, error)
 
 	ImportRunStore
+	ChannelStore
 	AnalyticsStore
 }
 

@@ -28,6 +28,7 @@ func suites() [][]Case {
 	return [][]Case{
 		coreCases(),
 		uiCases(),
+		channelCases(),
 		ingestCases(),
 		analyticsCases(),
 	}
