@@ -60,7 +60,8 @@ func TestCataloguesCoverEveryKey(t *testing.T) {
 	}
 	// Values shown through Label "prefix." value: the known sets.
 	sets := map[string][]string{
-		"channel.": customer.ConsentChannels, "role.": auth.RoleNames, "role_help.": auth.RoleNames,
+		"role.": auth.RoleNames, "role_help.": auth.RoleNames,
+		"channel.": append(append([]string{}, customer.ConsentChannels...), "onsite", "webhook"),
 		"segment.": {"vip", "loyal", "growing", "new", "at_risk", "dormant", "other", analytics.SegmentNone},
 		"cpm.":     analytics.CPMGroups(), "f2band.": {"excellent", "good", "average", "poor"},
 		"churn.": {analytics.ChurnLow, analytics.ChurnMedium, analytics.ChurnHigh, analytics.ChurnLost},

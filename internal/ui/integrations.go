@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"github.com/enishi-crm/enishi/internal/channel"
 	"net/http"
 	"strings"
 
@@ -55,7 +56,7 @@ func (u *UI) showIntegrations(w http.ResponseWriter, r *http.Request, status int
 		}
 	}
 	pg.Origin = origin(r)
-	pg.SecretNames = []string{ingest.SecretShopifyApp, ingest.SecretLineChannel}
+	pg.SecretNames = append([]string{ingest.SecretShopifyApp, ingest.SecretLineChannel}, channel.SecretNames...)
 	return u.render(w, r, status, "integrations", pg)
 }
 
@@ -89,7 +90,7 @@ func (u *UI) setIntegrationSecret(w http.ResponseWriter, r *http.Request) error 
 		name = "generic." + src + ".secret"
 	}
 	b := u.newBase(r, "settings", "settings.integrations")
-	if !ingest.ValidSecretName(name) || strings.TrimSpace(value) == "" {
+	if !(ingest.ValidSecretName(name) || channel.ValidSecretName(name)) || strings.TrimSpace(value) == "" {
 		b.Error = b.T("integrations.secret_invalid", ingest.SecretNamesHelp)
 		return u.showIntegrations(w, r, http.StatusUnprocessableEntity, &integrationsPage{base: b})
 	}

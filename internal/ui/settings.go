@@ -18,6 +18,7 @@ var settingsPages = []struct {
 	{"/settings/identity", auth.SettingsWrite},
 	{"/settings/analytics", auth.SettingsWrite},
 	{"/settings/integrations", auth.SettingsWrite},
+	{"/settings/channels", auth.SettingsWrite},
 }
 
 // settings opens the first settings tab the user may use.

@@ -157,6 +157,8 @@ func (u *UI) routes() {
 	u.page("POST /settings/api-keys/{id}/revoke", auth.KeysManage, u.revokeAPIKey)
 	u.page("GET /settings/analytics", auth.SettingsWrite, u.analyticsSettings)
 	u.page("POST /settings/analytics", auth.SettingsWrite, u.saveAnalyticsSettings)
+	u.page("GET /settings/channels", auth.SettingsWrite, u.channelSettings)
+	u.page("POST /settings/channels", auth.SettingsWrite, u.saveChannelSettings)
 	u.page("GET /settings/integrations", auth.SettingsWrite, u.integrations)
 	u.page("POST /settings/integrations/write-key", auth.KeysManage, u.createWriteKey)
 	u.page("POST /settings/integrations/secret", auth.SettingsWrite, u.setIntegrationSecret)

@@ -189,6 +189,7 @@ func TestEachRoleSeesWhatItsPermissionsAllow(t *testing.T) {
 		{"/settings/identity", []string{"admin"}},
 		{"/settings/analytics", []string{"admin"}},
 		{"/settings/integrations", []string{"admin"}},
+		{"/settings/channels", []string{"admin"}},
 		{"/account/password", []string{"admin", "marketer", "analyst", "support"}},
 	}
 	for _, role := range []string{"admin", "marketer", "analyst", "support"} {
@@ -560,6 +561,29 @@ func TestIntegrationsWriteKeySnippetAndSecrets(t *testing.T) {
 	}
 	if resp, _ := c.form("/settings/integrations/secret", url.Values{"name": {"nope"}, "value": {"x"}}); resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Errorf("unknown secret: %d", resp.StatusCode)
+	}
+}
+
+func TestChannelSettingsSaveThroughTheAPIsCheck(t *testing.T) {
+	s := newSite(t)
+	c := s.as("admin")
+	form := url.Values{"base_url": {"https://crm.example.com"}, "shop_name": {"縁コスメ"}, "shop_address": {"東京都渋谷区1-2-3"}, "shop_contact": {"support@example.com"},
+		"email_from_address": {"news@example.com"}, "email_host": {"smtp.example.com"}, "email_port": {"587"}, "email_security": {"starttls"},
+		"email_dkim_domain": {"example.com"}, "email_dkim_selector": {"enishi"}}
+	if resp, body := c.form("/settings/channels", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %d %.400s", resp.StatusCode, body)
+	}
+	raw, _, _ := s.db.Setting(bg, "channels")
+	if !strings.Contains(raw, "縁コスメ") || !strings.Contains(raw, "smtp.example.com") {
+		t.Errorf("stored settings = %s", raw)
+	}
+	_, page := c.get("/settings/channels")
+	if !strings.Contains(page, "_dmarc.example.com") || strings.Contains(page, "shop.name") {
+		t.Errorf("the page lacks the DNS records or still asks for the footer")
+	}
+	form.Set("email_from_address", "not an address")
+	if resp, _ := c.form("/settings/channels", form); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("bad address: %d", resp.StatusCode)
 	}
 }
 
