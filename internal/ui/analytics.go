@@ -112,6 +112,7 @@ var analyticsPages = []*reportPage{
 	{Key: "cohort", Report: "cohort", Params: []string{"metric", "months", "as-of"}, build: buildCohort},
 	{Key: "f2", Report: "kpi", Params: []string{"from", "to", "f2-days"}, build: buildF2},
 	{Key: "basket", Report: "basket", Params: []string{"from", "to", "min-orders"}, build: buildBasket},
+	{Key: "messages", build: buildMessages, run: runMessages},
 }
 
 func findReportPage(key string) (*reportPage, error) {

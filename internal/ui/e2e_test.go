@@ -349,7 +349,7 @@ func testAdminJourney(t *testing.T, root context.Context, s *server) {
 	if n := b.text("rfm cell", `[data-testid=cell-count]`); n == "0" || n == "" {
 		t.Errorf("the R1·F1 cell has %q customers", n)
 	}
-	for _, p := range []string{"kpi", "rfm-movement", "cpm", "decile", "cohort", "f2", "basket"} {
+	for _, p := range []string{"kpi", "rfm-movement", "cpm", "decile", "cohort", "f2", "basket", "messages"} {
 		b.do("analytics "+p, chromedp.Navigate(b.base+"/analytics/"+p), chromedp.WaitVisible(chromedp.CSS(`[data-testid=report-table-0]`)))
 	}
 

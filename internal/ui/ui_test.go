@@ -178,6 +178,7 @@ func TestEachRoleSeesWhatItsPermissionsAllow(t *testing.T) {
 		{"/analytics/kpi", []string{"admin", "marketer", "analyst"}},
 		{"/analytics/rfm", []string{"admin", "marketer", "analyst"}},
 		{"/analytics/cohort?metric=ltv", []string{"admin", "marketer", "analyst"}},
+		{"/analytics/messages", []string{"admin", "marketer", "analyst"}},
 		{"/analytics/rfm/customers?r=1&f=1", []string{"admin", "marketer", "analyst", "support"}},
 		{"/customers", []string{"admin", "marketer", "analyst", "support"}},
 		{"/customers/" + itoa(id), []string{"admin", "marketer", "analyst", "support"}},
