@@ -23,7 +23,7 @@ type dashboardPage struct {
 	Periods           []int
 	KPI, Previous     *analytics.KPIReport
 	Cards             []card
-	Charts            []chartView
+	KPICharts         []chartView
 	Active, Dormant   int64
 }
 
@@ -33,9 +33,10 @@ const maxPendingShown = 500
 // dashboardPeriods are the periods the dashboard offers, in days.
 var dashboardPeriods = []int{7, 30, 90, 365}
 
-// dashboard shows the period's KPIs against the previous period (revenue,
-// orders, customers, repeat and F2 rates, AOV, LTV), by channel, active and
-// dormant customers, the store's counts, pending merges and recent imports.
+// dashboard shows the store's counts, pending merges and recent imports at
+// once, and loads the period's KPIs against the previous period (revenue,
+// orders, customers, repeat and F2 rates, AOV, LTV), by channel, with active
+// and dormant customers, right after (dashboardKPI).
 func (u *UI) dashboard(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	b := u.newBase(r, "dashboard", "dashboard.title")
@@ -57,6 +58,19 @@ func (u *UI) dashboard(w http.ResponseWriter, r *http.Request) error {
 		if pg.Imports, err = u.cfg.Store.ImportRuns(ctx, 5); err != nil {
 			return err
 		}
+	}
+	return u.render(w, r, http.StatusOK, "dashboard", pg)
+}
+
+// dashboardKPI is the dashboard's KPI section, which the page loads after it
+// shows (htmx): the KPI report reads every order, which on a large store
+// takes seconds, and the rest of the page need not wait for it.
+func (u *UI) dashboardKPI(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	b := u.newBase(r, "dashboard", "dashboard.title")
+	pg := &dashboardPage{base: b, Days: 30}
+	if d, err := strconv.Atoi(r.URL.Query().Get("days")); err == nil && d >= 1 && d <= 3660 {
+		pg.Days = d
 	}
 	today := analytics.DayOf(u.cfg.Clock.Now())
 	p := reports.Params{"from": (today - analytics.Day(pg.Days) + 1).String(), "to": today.String()}
@@ -80,8 +94,8 @@ func (u *UI) dashboard(w http.ResponseWriter, r *http.Request) error {
 			pg.Active += g.Customers
 		}
 	}
-	pg.Charts = []chartView{channelChart(b, pg.KPI, pg.Previous), newRepeatChart(b, pg.KPI)}
-	return u.render(w, r, http.StatusOK, "dashboard", pg)
+	pg.KPICharts = []chartView{channelChart(b, pg.KPI, pg.Previous), newRepeatChart(b, pg.KPI)}
+	return u.fragment(w, "dashboard", "kpi", pg)
 }
 
 // newRepeatChart splits the period's revenue into first and repeat orders.

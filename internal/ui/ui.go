@@ -119,6 +119,7 @@ func (u *UI) routes() {
 
 	u.page("GET /{$}", "", u.home)
 	u.page("GET /dashboard", auth.ReportsRead, u.dashboard)
+	u.page("GET /dashboard/kpi", auth.ReportsRead, u.dashboardKPI)
 
 	u.page("GET /analytics", auth.ReportsRead, func(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/analytics/"+analyticsPages[0].Key, http.StatusSeeOther)

@@ -175,6 +175,7 @@ func TestEachRoleSeesWhatItsPermissionsAllow(t *testing.T) {
 		allow []string // roles that get the page
 	}{
 		{"/dashboard", []string{"admin", "marketer", "analyst"}},
+		{"/dashboard/kpi?days=90", []string{"admin", "marketer", "analyst"}},
 		{"/analytics/kpi", []string{"admin", "marketer", "analyst"}},
 		{"/analytics/rfm", []string{"admin", "marketer", "analyst"}},
 		{"/analytics/cohort?metric=ltv", []string{"admin", "marketer", "analyst"}},

@@ -8,7 +8,9 @@
   // Charts are <div class="chart" data-chart='{…ECharts option…}'>.
   function renderCharts(root) {
     if (typeof window.echarts === "undefined") return;
-    root.querySelectorAll("[data-chart]").forEach(function (el) {
+    var els = Array.prototype.slice.call(root.querySelectorAll("[data-chart]"));
+    if (root.matches && root.matches("[data-chart]")) els.push(root);
+    els.forEach(function (el) {
       if (el.dataset.rendered) return;
       var option;
       try {
@@ -45,6 +47,8 @@
     renderCharts(document);
     document.addEventListener("submit", confirmSubmit, true);
   });
-  document.addEventListener("htmx:afterSettle", function (ev) { renderCharts(ev.target); });
+  // htmx:load fires for every element htmx adds (a lazily loaded section,
+  // a swapped fragment); with an outerHTML swap the event's target is gone.
+  document.addEventListener("htmx:load", function (ev) { renderCharts(ev.detail && ev.detail.elt ? ev.detail.elt : document); });
   window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
 })();
