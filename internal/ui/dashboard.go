@@ -45,10 +45,6 @@ func (u *UI) dashboard(w http.ResponseWriter, r *http.Request) error {
 	if d, err := strconv.Atoi(r.URL.Query().Get("days")); err == nil && d >= 1 && d <= 3660 {
 		pg.Days = d
 	}
-	var err error
-	if pg.Stats, err = u.cfg.Store.Stats(ctx); err != nil {
-		return err
-	}
 	cands, err := u.cfg.Store.MergeCandidates(ctx, "pending", maxPendingShown+1)
 	if err != nil {
 		return err
@@ -62,15 +58,19 @@ func (u *UI) dashboard(w http.ResponseWriter, r *http.Request) error {
 	return u.render(w, r, http.StatusOK, "dashboard", pg)
 }
 
-// dashboardKPI is the dashboard's KPI section, which the page loads after it
-// shows (htmx): the KPI report reads every order, which on a large store
-// takes seconds, and the rest of the page need not wait for it.
+// dashboardKPI is the dashboard's figures, which the page loads after it
+// shows (htmx): the KPI report reads every order and the counts scan whole
+// tables, which on a large store takes seconds; the page need not wait.
 func (u *UI) dashboardKPI(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	b := u.newBase(r, "dashboard", "dashboard.title")
 	pg := &dashboardPage{base: b, Days: 30}
 	if d, err := strconv.Atoi(r.URL.Query().Get("days")); err == nil && d >= 1 && d <= 3660 {
 		pg.Days = d
+	}
+	var err error
+	if pg.Stats, err = u.cfg.Store.Stats(ctx); err != nil {
+		return err
 	}
 	today := analytics.DayOf(u.cfg.Clock.Now())
 	p := reports.Params{"from": (today - analytics.Day(pg.Days) + 1).String(), "to": today.String()}
