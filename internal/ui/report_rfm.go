@@ -47,12 +47,15 @@ func runRFM(ctx context.Context, u *UI, p reports.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &rfmResult{}
-	res.RFMReport, err = u.cfg.Store.RFM(ctx, opt, func(row analytics.RFMRow) error {
-		res.Revenue[row.R-1][row.F-1] += row.Monetary
-		return nil
+	return u.reports.get(cacheKey("ui:rfm-grid", p), func() (any, error) {
+		res := &rfmResult{}
+		var err error
+		res.RFMReport, err = u.cfg.Store.RFM(ctx, opt, func(row analytics.RFMRow) error {
+			res.Revenue[row.R-1][row.F-1] += row.Monetary
+			return nil
+		})
+		return res, err
 	})
-	return res, err
 }
 
 // buildRFM is the RFM page: the 5×5 recency × frequency heat map (customers

@@ -45,24 +45,31 @@ func cacheKey(name string, p reports.Params) string {
 // report runs a report through the shared runner, reusing a result computed
 // in the last reportCacheTTL for the same parameters.
 func (u *UI) report(ctx context.Context, name string, p reports.Params) (any, error) {
-	key := cacheKey(name, p)
-	now := time.Now()
-	u.reports.mu.Lock()
-	if e, ok := u.reports.entries[key]; ok && now.Sub(e.at) < reportCacheTTL {
-		u.reports.mu.Unlock()
+	return u.reports.get(cacheKey(name, p), func() (any, error) {
+		return reports.Runner{Store: u.cfg.Store, Clock: u.cfg.Clock}.Run(ctx, name, p, nil)
+	})
+}
+
+// get returns the value kept under key if it is fresh, else computes it.
+// Freshness counts from when a computation ended: a report that takes
+// longer than the TTL is still reused.
+func (c *reportCache) get(key string, compute func() (any, error)) (any, error) {
+	c.mu.Lock()
+	if e, ok := c.entries[key]; ok && time.Since(e.at) < reportCacheTTL {
+		c.mu.Unlock()
 		return e.out, nil
 	}
-	u.reports.mu.Unlock()
-	out, err := reports.Runner{Store: u.cfg.Store, Clock: u.cfg.Clock}.Run(ctx, name, p, nil)
+	c.mu.Unlock()
+	out, err := compute()
 	if err != nil {
 		return nil, err
 	}
-	u.reports.mu.Lock()
-	defer u.reports.mu.Unlock()
-	if u.reports.entries == nil || len(u.reports.entries) >= reportCacheSize {
-		u.reports.entries = map[string]cachedReport{}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) >= reportCacheSize {
+		c.entries = map[string]cachedReport{}
 	}
-	u.reports.entries[key] = cachedReport{at: now, out: out}
+	c.entries[key] = cachedReport{at: time.Now(), out: out}
 	return out, nil
 }
 
