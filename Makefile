@@ -19,5 +19,15 @@ build:
 bench:
 	./scripts/bench.sh
 
+# Fuzz every target for FUZZTIME each (default 30s); seeds run in `make test`.
+fuzz:
+	./scripts/fuzz.sh
+
+# Bounded load test on loopback: concurrent event ingestion, API reads and
+# writes, and imports for LOADTEST_DURATION (default 2m); prints throughput,
+# p99 latency, errors and the exactly-once check.
+loadtest:
+	$(GO) run ./bench/loadtest -duration $${LOADTEST_DURATION:-2m}
+
 clean:
 	rm -f enishi enishi.db* enishi-demo.db*

@@ -40,13 +40,14 @@ const (
 	UsersManage     Permission = "users:manage"
 	KeysManage      Permission = "keys:manage"
 	AuditRead       Permission = "audit:read"
+	PrivacyManage   Permission = "privacy:manage" // answer data subject requests: full export, erasure
 )
 
 // AllPermissions lists every permission.
 var AllPermissions = []Permission{
 	CustomersRead, CustomersWrite, CustomersExport, PIIRead, ReportsRead, ImportsWrite,
 	SegmentsWrite, CampaignsSend, JourneysWrite, IngestWrite, IngestIdentify, MetricsRead, PointsRedeem,
-	SettingsWrite, UsersManage, KeysManage, AuditRead,
+	SettingsWrite, UsersManage, KeysManage, AuditRead, PrivacyManage,
 }
 
 // Roles is the permission table: what each staff role may do.
@@ -58,28 +59,65 @@ var Roles = map[string][]Permission{
 	"support": {CustomersRead, CustomersWrite, PIIRead},
 }
 
-// RoleNames lists the roles in a fixed order.
+// RoleNames lists the built-in roles in a fixed order.
 var RoleNames = []string{"admin", "marketer", "analyst", "support"}
 
-// ValidRole reports whether a role exists.
+// ValidRole reports whether a role is built in. Custom roles live in the
+// store; ResolveRole looks at both.
 func ValidRole(role string) bool { _, ok := Roles[role]; return ok }
 
-// RoleAllows reports whether role has permission p.
+// RoleAllows reports whether built-in role has permission p.
 func RoleAllows(role string, p Permission) bool { return slices.Contains(Roles[role], p) }
 
-// ParseScopes validates a list of API key scopes.
-func ParseScopes(s []string) ([]Permission, error) {
-	var out []Permission
+// CustomRoleName checks the name of a new custom role: lower-case letters,
+// digits, '-' and '_', 2 to 40 characters, not a built-in role.
+func CustomRoleName(name string) error {
+	if ValidRole(name) {
+		return errs.FieldErrorf("name", "%q is a built-in role", name)
+	}
+	if len(name) < 2 || len(name) > 40 {
+		return errs.FieldErrorf("name", "use 2 to 40 characters")
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return errs.FieldErrorf("name", "use lower-case letters, digits, - and _ only")
+		}
+	}
+	return nil
+}
+
+// ParsePermissions validates a list of permission names (each element may
+// hold several, comma or space separated), dropping repeats.
+func ParsePermissions(s []string) ([]Permission, error) {
+	out := []Permission{}
 	for _, raw := range s {
 		for _, part := range strings.FieldsFunc(raw, func(r rune) bool { return r == ',' || r == ' ' }) {
 			p := Permission(part)
 			if !slices.Contains(AllPermissions, p) {
-				return nil, errs.Errorf(errs.Invalid, "unknown scope %q", part)
+				return nil, errs.Errorf(errs.Invalid, "unknown permission %q (known: %s)", part, strings.Join(PermissionNames(), ", "))
 			}
 			if !slices.Contains(out, p) {
 				out = append(out, p)
 			}
 		}
+	}
+	return out, nil
+}
+
+// PermissionNames lists every permission's name.
+func PermissionNames() []string {
+	out := make([]string, len(AllPermissions))
+	for i, p := range AllPermissions {
+		out[i] = string(p)
+	}
+	return out
+}
+
+// ParseScopes validates a list of API key scopes.
+func ParseScopes(s []string) ([]Permission, error) {
+	out, err := ParsePermissions(s)
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, errs.Errorf(errs.Invalid, "an API key needs at least one scope")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/secret"
 	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/store/postgres"
 	"github.com/enishi-crm/enishi/internal/store/sqlite"
@@ -67,19 +68,33 @@ func commands() []command {
 	return []command{
 		{"serve", "run the web UI and API", cmdServe},
 		{"migrate", "apply database migrations", cmdMigrate},
-		{"import", "import customers, orders, products or events from a file", cmdImport},
+		{"import", "import customers, orders, products, events, subscriptions or reviews from a file", cmdImport},
 		{"stats", "print headline counts", cmdStats},
 		{"customer", "show, search, merge and unmerge customers", cmdCustomer},
 		{"demo", "fill the database with generated demo data", cmdDemo},
 		{"user", "manage staff accounts", cmdUser},
 		{"apikey", "manage API keys", cmdAPIKey},
-		{"settings", "read and change settings and integration secrets", cmdSettings},
+		{"settings", "read and change settings", cmdSettings},
 		{"sync", "backfill customers, orders and products from Shopify's Admin API", cmdSync},
 		{"email", "DKIM key, DNS records, domain check, bounce intake", cmdEmail},
 		{"template", "list, check, save and preview message templates", cmdTemplate},
 		{"message", "send, test, stats, suppressions, DM export, attribution", cmdMessage},
 		{"report", "analytics reports: rfm, cpm, decile, cohort, kpi, basket, predict …", cmdReport},
 		{"scores", "refresh stored customer scores; show a customer's scores and recommendations", cmdScores},
+		{"segment", "create, count, preview and export segments", cmdSegment},
+		{"journey", "list, show, create, enable and disable journeys (シナリオ)", cmdJourney},
+		{"campaign", "create, schedule, pause, resume and cancel campaigns (一斉配信)", cmdCampaign},
+		{"engine", "run segments, journeys, campaigns and sends without the web server", cmdEngine},
+		{"role", "manage custom staff roles", cmdRole},
+		{"audit", "list and export the audit log", cmdAudit},
+		{"secret", "manage encrypted secrets (SMTP, LINE, Shopify …)", cmdSecret},
+		{"retention", "show or apply data retention periods", cmdRetention},
+		{"backup", "copy the SQLite database to a file while it runs", cmdBackup},
+		{"restore", "replace the SQLite database with a backup", cmdRestore},
+		{"subscriptions", "定期購入: list and show contracts, trigger queries, cancellation risk, apply events", cmdSubscriptions},
+		{"survey", "アンケート: create, open and close surveys, results, CSV export, customers' links", cmdSurvey},
+		{"inquiry", "問い合わせ: list, assign, reply to and tag inquiries; campaign exclusion setting", cmdInquiry},
+		{"reviews", "レビュー: list product reviews", cmdReviews},
 	}
 }
 
@@ -94,6 +109,12 @@ func Run(args []string, io IO) int {
 	if io.Getenv == nil {
 		io.Getenv = func(string) string { return "" }
 	}
+	args, getenv, err := withConfigFile(args, io.Getenv)
+	if err != nil {
+		fmt.Fprintln(io.Stderr, "enishi:", err)
+		return ExitUsage
+	}
+	io.Getenv = getenv
 	env := &Env{IO: io, Log: slog.New(slog.NewTextHandler(io.Stderr, &slog.HandlerOptions{Level: logLevel(io.Getenv("ENISHI_LOG_LEVEL"))}))}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(io.Stdout)
@@ -117,6 +138,11 @@ func Run(args []string, io IO) int {
 			defer stop()
 		}
 	}
+	actor := "cli"
+	if u := io.Getenv("USER"); u != "" {
+		actor = "cli:" + u
+	}
+	ctx = store.WithOrigin(ctx, store.Origin{Actor: actor, Source: "cli"})
 	for _, c := range commands() {
 		if c.name != args[0] {
 			continue
@@ -135,9 +161,9 @@ var Version = "dev"
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "enishi — CRM for Japanese EC and D2C shops\n\nUsage: enishi COMMAND [flags] [args]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun `enishi COMMAND -h` for a command's flags. Database: --db PATH (SQLite, default ./enishi.db)\nor --database-url postgres://… (also ENISHI_DB, ENISHI_DATABASE_URL). Docs: docs/cli.md")
+	fmt.Fprintln(w, "\nRun `enishi COMMAND -h` for a command's flags. Database: --db PATH (SQLite, default ./enishi.db)\nor --database-url postgres://… (also ENISHI_DB, ENISHI_DATABASE_URL). Settings can also come\nfrom a file: enishi --config FILE COMMAND (or ENISHI_CONFIG). Docs: docs/cli.md, docs/operations.md")
 }
 
 // usageError is a mistake on the command line (exit code 2).
@@ -243,6 +269,18 @@ func (d *dbFlags) open(ctx context.Context, env *Env, c clock.Clock) (*store.DB,
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	box, err := secret.FromEnv(env.Getenv)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	db.SetSecretBox(box)
+	if n, err := db.MovePlaintextSecrets(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("encrypt secrets kept in settings: %w", err)
+	} else if n > 0 {
+		env.Log.Info("encrypted secrets that were kept in settings", "count", n)
 	}
 	return db, nil
 }

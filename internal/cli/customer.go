@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -13,6 +14,9 @@ import (
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/identity"
+	"github.com/enishi-crm/enishi/internal/outbox"
+	"github.com/enishi-crm/enishi/internal/privacy"
+	"github.com/enishi-crm/enishi/internal/retention"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
@@ -22,7 +26,9 @@ const customerSynopsis = `customer show ID [--json] [--timeline N]
        enishi customer unmerge MERGE_ID
        enishi customer merges ID
        enishi customer candidates [--status pending|approved|rejected]
-       enishi customer approve CANDIDATE_ID | reject CANDIDATE_ID`
+       enishi customer approve CANDIDATE_ID | reject CANDIDATE_ID
+       enishi customer export ID [--output FILE]           (all data held on the person, JSON)
+       enishi customer erase ID --reason TEXT              (erase personal data; irreversible)`
 
 func cmdCustomer(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
@@ -35,7 +41,9 @@ func cmdCustomer(ctx context.Context, env *Env, args []string) error {
 	limit := fs.Int("limit", 20, "rows to list")
 	timeline := fs.Int("timeline", 20, "timeline entries to show")
 	status := fs.String("status", "pending", "merge candidates to list")
-	actor := fs.String("actor", "cli", "who is acting, for the merge history")
+	actor := fs.String("actor", "", "who is acting, for the merge history and audit log (default cli:$USER)")
+	output := fs.String("output", "", "export: write the JSON to this file (created with mode 0600)")
+	reason := fs.String("reason", "", "erase: why (the request received, e.g. 本人からの削除依頼 2026-04-01)")
 	pos, err := parse(fs, args[1:])
 	if err != nil {
 		return err
@@ -50,11 +58,18 @@ func cmdCustomer(ctx context.Context, env *Env, args []string) error {
 			ids = append(ids, id)
 		}
 	}
-	need := map[string]int{"show": 1, "merge": 2, "unmerge": 1, "merges": 1, "candidates": 0, "approve": 1, "reject": 1}
+	need := map[string]int{"show": 1, "merge": 2, "unmerge": 1, "merges": 1, "candidates": 0, "approve": 1, "reject": 1, "export": 1, "erase": 1}
 	if n, ok := need[sub]; ok && len(ids) != n {
 		return usagef("usage: enishi %s", customerSynopsis)
 	} else if !ok && sub != "search" {
 		return usagef("unknown customer subcommand %q", sub)
+	}
+	if *actor == "" {
+		*actor = store.OriginFrom(ctx).Actor
+	} else {
+		o := store.OriginFrom(ctx)
+		o.Actor = *actor
+		ctx = store.WithOrigin(ctx, o)
 	}
 	st, err := db.open(ctx, env, nil)
 	if err != nil {
@@ -62,6 +77,37 @@ func cmdCustomer(ctx context.Context, env *Env, args []string) error {
 	}
 	defer st.Close()
 	switch sub {
+	case "export":
+		pd, err := privacy.New(st).Export(ctx, ids[0])
+		if err != nil {
+			return err
+		}
+		if *output == "" {
+			return printJSON(env.Stdout, pd)
+		}
+		f, err := os.OpenFile(*output, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		if err := printJSON(f, pd); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "wrote everything held on customer %d to %s (request recorded)\n", pd.CustomerID, *output)
+	case "erase":
+		e, err := privacy.New(st).Erase(ctx, ids[0], *reason)
+		if err != nil {
+			return err
+		}
+		var deleted int64
+		for _, n := range e.Deleted {
+			deleted += n
+		}
+		fmt.Fprintf(env.Stdout, "erased customer %d (%d profile(s)): %d rows deleted, order facts kept anonymised, %d identifier(s) suppressed (request %d)\n",
+			e.CustomerID, len(e.Profiles), deleted, e.Suppressed, e.RequestID)
 	case "show":
 		v, err := st.CustomerView(ctx, ids[0], store.ViewOptions{TimelineLimit: *timeline})
 		if err != nil {
@@ -179,7 +225,15 @@ func printView(env *Env, v *customer.View) {
 
 // validateSetting checks values of settings the code reads.
 func validateSetting(key, value string) error {
+	for _, t := range store.RetentionTasks() {
+		if key == t.Setting {
+			return retention.ValidateDays(value)
+		}
+	}
 	switch key {
+	case outbox.RulesSetting:
+		_, err := outbox.ParseRules([]byte(value))
+		return err
 	case channel.SettingsKey:
 		var set channel.Settings
 		dec := json.NewDecoder(strings.NewReader(value))

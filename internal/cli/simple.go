@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/enishi-crm/enishi/internal/auth"
 	"github.com/enishi-crm/enishi/internal/channel"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
 	"github.com/enishi-crm/enishi/internal/ingest"
+	"github.com/enishi-crm/enishi/internal/store"
 )
 
 func cmdMigrate(ctx context.Context, env *Env, args []string) error {
@@ -51,30 +53,46 @@ func cmdStats(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
+const userSynopsis = `user create --role ROLE EMAIL | user list | user passwd EMAIL
+       enishi user role EMAIL ROLE | user disable EMAIL | user enable EMAIL
+       enishi user signout EMAIL | user totp-reset EMAIL`
+
 func cmdUser(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
-		return usagef("user needs a subcommand: create, list, passwd")
+		return usagef("user needs a subcommand: create, list, passwd, role, disable, enable, signout, totp-reset")
 	}
-	fs := newFlags(env, "user", "user create --role ROLE EMAIL | user list | user passwd EMAIL")
+	fs := newFlags(env, "user", userSynopsis)
 	db := addDBFlags(fs, env)
-	role := fs.String("role", "", "role: "+strings.Join(auth.RoleNames, ", "))
+	role := fs.String("role", "", "role: "+strings.Join(auth.RoleNames, ", ")+" or a custom role")
 	name := fs.String("name", "", "display name")
 	pos, err := parse(fs, args[1:])
 	if err != nil {
 		return err
+	}
+	need := map[string]int{"create": 1, "list": 0, "passwd": 1, "role": 2, "disable": 1, "enable": 1, "signout": 1, "totp-reset": 1}
+	if n, ok := need[args[0]]; !ok {
+		return usagef("unknown user subcommand %q", args[0])
+	} else if len(pos) != n || args[0] == "create" && *role == "" {
+		return usagef("usage: enishi %s", userSynopsis)
 	}
 	st, err := db.open(ctx, env, nil)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	var u *store.User
+	if args[0] != "create" && args[0] != "list" {
+		if u, err = st.UserByEmail(ctx, pos[0]); err != nil {
+			return err
+		}
+	}
 	switch args[0] {
 	case "create":
-		if len(pos) != 1 || *role == "" {
-			return usagef("usage: enishi user create --role ROLE EMAIL")
-		}
 		u, password, err := enishihttp.CreateUser(ctx, st, pos[0], *name, *role, "")
 		if err != nil {
+			return err
+		}
+		if err := audit(ctx, st, "user.create", "user:"+itoa(u.ID), "role "+u.Role); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "created %s (%s)\npassword: %s\n(shown once; change it after signing in)\n", u.Email, u.Role, password)
@@ -88,30 +106,61 @@ func cmdUser(ctx context.Context, env *Env, args []string) error {
 			if u.DisabledAt != nil {
 				state = "disabled"
 			}
-			fmt.Fprintf(env.Stdout, "%d\t%s\t%s\t%s\n", u.ID, u.Email, u.Role, state)
+			totp := ""
+			if u.TOTPEnabled {
+				totp = "\t2FA"
+			}
+			fmt.Fprintf(env.Stdout, "%d\t%s\t%s\t%s%s\n", u.ID, u.Email, u.Role, state, totp)
 		}
 	case "passwd":
-		if len(pos) != 1 {
-			return usagef("usage: enishi user passwd EMAIL")
-		}
-		u, err := st.UserByEmail(ctx, pos[0])
-		if err != nil {
-			return err
-		}
 		password := auth.GeneratePassword()
-		hash, err := auth.HashPassword(password)
-		if err != nil {
+		if err := enishihttp.SetPassword(ctx, st, u.ID, password); err != nil {
 			return err
 		}
-		if err := st.SetUserPassword(ctx, u.ID, hash); err != nil {
+		if err := audit(ctx, st, "user.password_reset", "user:"+itoa(u.ID), ""); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "new password for %s: %s\n(every session of this user was signed out)\n", u.Email, password)
-	default:
-		return usagef("unknown user subcommand %q", args[0])
+	case "role":
+		if err := enishihttp.CheckRole(ctx, st, pos[1]); err != nil {
+			return err
+		}
+		if err := st.SetUserRole(ctx, u.ID, pos[1]); err != nil {
+			return err
+		}
+		if err := audit(ctx, st, "user.role", "user:"+itoa(u.ID), "role "+pos[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "%s is now %s\n", u.Email, pos[1])
+	case "disable", "enable":
+		if err := st.SetUserDisabled(ctx, u.ID, args[0] == "disable"); err != nil {
+			return err
+		}
+		if err := audit(ctx, st, "user."+args[0], "user:"+itoa(u.ID), ""); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "%s %sd\n", u.Email, args[0])
+	case "signout":
+		if err := st.DeleteUserSessions(ctx, u.ID); err != nil {
+			return err
+		}
+		if err := audit(ctx, st, "user.signout", "user:"+itoa(u.ID), ""); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "every session of %s ended\n", u.Email)
+	case "totp-reset":
+		if err := st.SetUserTOTP(ctx, u.ID, "", false); err != nil {
+			return err
+		}
+		if err := audit(ctx, st, "user.totp_reset", "user:"+itoa(u.ID), ""); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "second factor of %s removed; they sign in with their password and may set it up again\n", u.Email)
 	}
 	return nil
 }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func cmdAPIKey(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
@@ -134,8 +183,11 @@ func cmdAPIKey(ctx context.Context, env *Env, args []string) error {
 		if len(pos) != 1 {
 			return usagef("usage: enishi apikey create --scopes customers:read NAME")
 		}
-		k, secret, err := enishihttp.CreateAPIKey(ctx, st, pos[0], []string{*scopes}, "cli")
+		k, secret, err := enishihttp.CreateAPIKey(ctx, st, pos[0], []string{*scopes}, store.OriginFrom(ctx).Actor)
 		if err != nil {
+			return err
+		}
+		if err := audit(ctx, st, "apikey.create", "api-key:"+itoa(k.ID), "scopes "+strings.Join(k.Scopes, " ")); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "created key %d (%s) with scopes %s\nkey: %s\n(shown once; store it in the integration's settings)\n", k.ID, k.Name, strings.Join(k.Scopes, ","), secret)
@@ -165,6 +217,9 @@ func cmdAPIKey(ctx context.Context, env *Env, args []string) error {
 		if err := st.RevokeAPIKey(ctx, id); err != nil {
 			return err
 		}
+		if err := audit(ctx, st, "apikey.revoke", "api-key:"+itoa(id), ""); err != nil {
+			return err
+		}
 		fmt.Fprintf(env.Stdout, "revoked key %d\n", id)
 	default:
 		return usagef("unknown apikey subcommand %q", args[0])
@@ -181,14 +236,21 @@ func scopeList() string {
 }
 
 // knownSettings documents the settings the CLI can change.
-var knownSettings = map[string]string{
-	"identity.manual_merge_kinds": `JSON array of identifier kinds whose links wait for approval instead of merging, e.g. ["phone"]`,
-	"channels":                    `JSON of the channel settings: base_url, shop (footer), email, line, sms, push, webhook (docs/channels/README.md)`,
-	ingest.SettingUserIDSource:    `the system whose customer ids the event API's userId values are (e.g. shopify, eccube); unset: the write key's name`,
-	ingest.SettingLineProvider:    `the LINE provider id LINE user ids belong to; unset: the webhook's destination`,
-	"analytics.rfm":               `JSON {"window_days":365,"thresholds":{"method":"fixed","recency_days":[30,60,90,180],"frequency":[10,7,4,2],"monetary":[100000,50000,30000,10000]},"segments":[…]} (docs/analytics.md)`,
-	"analytics.cpm":               `JSON {"dormant_days":240,"spend_yen":70000,"tenure_days":210} (docs/analytics.md)`,
-}
+var knownSettings = func() map[string]string {
+	m := map[string]string{
+		"identity.manual_merge_kinds": `JSON array of identifier kinds whose links wait for approval instead of merging, e.g. ["phone"]`,
+		"messaging.rules":             `JSON: quiet hours and frequency caps of marketing messages (docs/journeys.md#rules)`,
+		"channels":                    `JSON of the channel settings: base_url, shop (footer), email, line, sms, push, webhook (docs/channels/README.md)`,
+		ingest.SettingUserIDSource:    `the system whose customer ids the event API's userId values are (e.g. shopify, eccube); unset: the write key's name`,
+		ingest.SettingLineProvider:    `the LINE provider id LINE user ids belong to; unset: the webhook's destination`,
+		"analytics.rfm":               `JSON {"window_days":365,"thresholds":{"method":"fixed","recency_days":[30,60,90,180],"frequency":[10,7,4,2],"monetary":[100000,50000,30000,10000]},"segments":[…]} (docs/analytics.md)`,
+		"analytics.cpm":               `JSON {"dormant_days":240,"spend_yen":70000,"tenure_days":210} (docs/analytics.md)`,
+	}
+	for _, t := range store.RetentionTasks() {
+		m[t.Setting] = fmt.Sprintf("days to keep %s (0 = forever; applied daily by serve, or by `enishi retention run`)", t.Description)
+	}
+	return m
+}()
 
 func cmdSettings(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "settings", "settings get KEY | settings set KEY VALUE | settings list | settings set-secret NAME [VALUE|-]")
@@ -253,6 +315,9 @@ func cmdSettings(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		if err := st.SetSetting(ctx, pos[1], pos[2]); err != nil {
+			return err
+		}
+		if err := audit(ctx, st, "settings.set", "setting:"+pos[1], pos[2]); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "%s = %s\n", pos[1], pos[2])

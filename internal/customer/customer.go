@@ -15,6 +15,8 @@ type Status string
 const (
 	Active Status = "active"
 	Merged Status = "merged"
+	// Erased customers had their personal data erased on request (APPI);
+	// the row stays, empty, so their orders still count in reports.
 	Erased Status = "erased"
 )
 

@@ -17,8 +17,8 @@ func CreateUser(ctx context.Context, st store.Store, email, name, role, password
 	if err != nil {
 		return nil, "", &errs.Error{Code: errs.Invalid, Field: "email", Message: errs.Message(err)}
 	}
-	if !auth.ValidRole(role) {
-		return nil, "", errs.FieldErrorf("role", "%q is not a role (%s)", role, strings.Join(auth.RoleNames, ", "))
+	if err := CheckRole(ctx, st, role); err != nil {
+		return nil, "", err
 	}
 	if password == "" {
 		password = auth.GeneratePassword()
@@ -58,23 +58,74 @@ func CreateAPIKey(ctx context.Context, st store.Store, name string, scopes []str
 	return k, secret, nil
 }
 
-// ChangePassword replaces a user's password after checking the current one.
-// Every session of the user ends (the store does that); the caller signs the
-// browser in again with the new password.
-func ChangePassword(ctx context.Context, st store.Store, userID int64, current, next string) error {
-	u, err := st.UserByID(ctx, userID)
-	if err != nil {
+// CheckRole reports whether role is built in or a stored custom role.
+func CheckRole(ctx context.Context, st store.Store, role string) error {
+	if auth.ValidRole(role) {
+		return nil
+	}
+	if _, err := st.Role(ctx, role); err != nil {
+		if errs.Code(err) == errs.NotFound {
+			return errs.FieldErrorf("role", "%q is not a role (built in: %s; custom roles: enishi role list)", role, strings.Join(auth.RoleNames, ", "))
+		}
 		return err
 	}
-	if !auth.CheckPassword(u.PasswordHash, current) {
-		return errs.FieldErrorf("current", "the current password is wrong")
-	}
-	if next == current {
-		return errs.FieldErrorf("password", "choose a password different from the current one")
-	}
-	hash, err := auth.HashPassword(next)
+	return nil
+}
+
+// SetPassword validates and sets a user's password, ending every session
+// of the user.
+func SetPassword(ctx context.Context, st store.Store, userID int64, password string) error {
+	hash, err := auth.HashPassword(password)
 	if err != nil {
 		return err
 	}
 	return st.SetUserPassword(ctx, userID, hash)
+}
+
+// SaveRole validates and creates (or, with update, replaces) a custom role.
+func SaveRole(ctx context.Context, st store.Store, name, description string, permissions []string, update bool) (*store.Role, error) {
+	if !update {
+		if err := auth.CustomRoleName(name); err != nil {
+			return nil, err
+		}
+	} else if auth.ValidRole(name) {
+		return nil, errs.FieldErrorf("name", "built-in roles cannot be changed; make a custom role")
+	}
+	perms, err := auth.ParsePermissions(permissions)
+	if err != nil {
+		return nil, &errs.Error{Code: errs.Invalid, Field: "permissions", Message: errs.Message(err)}
+	}
+	if len(perms) == 0 {
+		return nil, errs.FieldErrorf("permissions", "give the role at least one permission")
+	}
+	r := store.Role{Name: name, Description: description}
+	for _, p := range perms {
+		r.Permissions = append(r.Permissions, string(p))
+	}
+	if update {
+		err = st.UpdateRole(ctx, r)
+	} else {
+		err = st.CreateRole(ctx, r)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return st.Role(ctx, name)
+}
+
+// AllRoles lists the built-in roles followed by the custom ones.
+func AllRoles(ctx context.Context, st store.Store) ([]store.Role, error) {
+	out := []store.Role{}
+	for _, name := range auth.RoleNames {
+		r := store.Role{Name: name, BuiltIn: true}
+		for _, p := range auth.Roles[name] {
+			r.Permissions = append(r.Permissions, string(p))
+		}
+		out = append(out, r)
+	}
+	custom, err := st.ListRoles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, custom...), nil
 }

@@ -5,8 +5,8 @@ import (
 	"crypto/subtle"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/enishi-crm/enishi/internal/auth"
@@ -28,26 +28,20 @@ type Principal struct {
 	KeyID  int64  `json:"key_id,omitempty"`
 	// KeyName is the API key's name (the event API files data under it).
 	KeyName string `json:"key_name,omitempty"`
-	// Scopes of an API key; nil for users (their role decides).
-	Scopes []auth.Permission `json:"scopes,omitempty"`
+	// Permissions are what the caller may do: a user's role's permissions
+	// (built-in or custom, read on every request) or a key's scopes.
+	Permissions []auth.Permission `json:"permissions"`
 	// CSRF is the token a session must echo in X-CSRF-Token on writes.
 	CSRF string `json:"csrf_token,omitempty"`
+	// TOTPEnabled tells a UI whether the user has a second factor.
+	TOTPEnabled bool `json:"totp_enabled,omitempty"`
 }
 
-// Can reports whether the principal has permission p.
+// Can reports whether the principal has permission p. It is the one
+// permission check: routes (Handle), masking and in-handler checks all
+// call it.
 func (p *Principal) Can(perm auth.Permission) bool {
-	if p == nil {
-		return false
-	}
-	if p.KeyID != 0 {
-		for _, s := range p.Scopes {
-			if s == perm {
-				return true
-			}
-		}
-		return false
-	}
-	return auth.RoleAllows(p.Role, perm)
+	return p != nil && slices.Contains(p.Permissions, perm)
 }
 
 // Actor names the principal in audit trails and merge history.
@@ -85,7 +79,9 @@ func (s *Server) authenticated(perm auth.Permission, h HandlerFunc, onError Erro
 			onError(w, r, errs.Errorf(errs.Forbidden, "this needs the %s permission", perm))
 			return
 		}
-		if err := h(w, r.WithContext(WithPrincipal(r.Context(), p))); err != nil {
+		ctx := WithPrincipal(r.Context(), p)
+		ctx = store.WithOrigin(ctx, store.Origin{Actor: p.Actor(), IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 200), Source: "api"})
+		if err := h(w, r.WithContext(ctx)); err != nil {
 			onError(w, r, err)
 		}
 	})
@@ -106,7 +102,7 @@ func (s *Server) Authenticate(r *http.Request) (*Principal, error) {
 		for i, sc := range k.Scopes {
 			scopes[i] = auth.Permission(sc)
 		}
-		return &Principal{KeyID: k.ID, KeyName: k.Name, Scopes: scopes}, nil
+		return &Principal{KeyID: k.ID, KeyName: k.Name, Permissions: scopes}, nil
 	}
 	c, err := r.Cookie(SessionCookie)
 	if err != nil || c.Value == "" {
@@ -140,10 +136,37 @@ func (s *Server) SessionPrincipal(ctx context.Context, token string) (*Principal
 	if err != nil || u.DisabledAt != nil {
 		return nil, errs.Errorf(errs.Unauthorized, "your account is disabled")
 	}
+	perms, err := RolePermissions(ctx, s.cfg.Store, u.Role)
+	if err != nil {
+		return nil, err
+	}
 	if now.Sub(sess.LastSeenAt) > time.Minute {
 		_ = s.cfg.Store.TouchSession(ctx, hash, now)
 	}
-	return &Principal{UserID: u.ID, Email: u.Email, Role: u.Role, CSRF: CSRFToken(token)}, nil
+	return &Principal{UserID: u.ID, Email: u.Email, Role: u.Role, Permissions: perms, CSRF: CSRFToken(token), TOTPEnabled: u.TOTPEnabled}, nil
+}
+
+// RolePermissions returns what a role allows: a built-in role's entry in
+// auth.Roles, or a custom role's stored permissions. A role that no longer
+// exists allows nothing.
+func RolePermissions(ctx context.Context, st store.Store, role string) ([]auth.Permission, error) {
+	if perms, ok := auth.Roles[role]; ok {
+		return perms, nil
+	}
+	r, err := st.Role(ctx, role)
+	if errs.Code(err) == errs.NotFound {
+		return []auth.Permission{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]auth.Permission, 0, len(r.Permissions))
+	for _, p := range r.Permissions {
+		if slices.Contains(auth.AllPermissions, auth.Permission(p)) {
+			out = append(out, auth.Permission(p))
+		}
+	}
+	return out, nil
 }
 
 // Logout ends the request's session (if any) and clears its cookie.
@@ -189,29 +212,89 @@ func (s *Server) touchKey(ctx context.Context, id int64) {
 	_ = s.cfg.Store.TouchAPIKey(ctx, id, now)
 }
 
-// Login checks credentials and opens a session, returning its token.
-func (s *Server) Login(ctx context.Context, email, password, ip, userAgent string) (string, *store.User, error) {
+// Login throttling: failed sign-ins are counted in the store, so every
+// process serving the database sees the same counts.
+const (
+	loginWindow     = 15 * time.Minute
+	maxFailsAccount = 5
+	maxFailsIP      = 20
+)
+
+// ErrTOTPRequired is returned by Login when the password is right and the
+// account has a second factor but no code was given.
+var ErrTOTPRequired = &errs.Error{Code: errs.Unauthorized, Field: "totp", Message: "enter the 6-digit code from your authenticator app"}
+
+// Login checks credentials (and the TOTP code when the user has a second
+// factor) and opens a session, returning its token.
+func (s *Server) Login(ctx context.Context, email, password, totp, ip, userAgent string) (string, *store.User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	now := s.cfg.Clock.Now()
-	if !s.limits.allow(email, ip, now) {
-		return "", nil, errs.Errorf(errs.RateLimited, "too many failed sign-ins; wait 15 minutes")
+	userKey, ipKey := "u:"+email, "ip:"+ip
+	for key, max := range map[string]int{userKey: maxFailsAccount, ipKey: maxFailsIP} {
+		n, err := s.cfg.Store.LoginFailures(ctx, key, now.Add(-loginWindow))
+		if err != nil {
+			return "", nil, err
+		}
+		if n >= max {
+			return "", nil, errs.Errorf(errs.RateLimited, "too many failed sign-ins; wait 15 minutes")
+		}
+	}
+	fail := func(err error) (string, *store.User, error) {
+		if ferr := s.cfg.Store.RecordLoginFailure(ctx, []string{userKey, ipKey}, now); ferr != nil {
+			return "", nil, ferr
+		}
+		return "", nil, err
 	}
 	u, err := s.cfg.Store.UserByEmail(ctx, email)
 	if err != nil || u.DisabledAt != nil || !auth.CheckPassword(u.PasswordHash, password) {
 		if err != nil {
 			auth.CheckPassword(dummyHash, password) // same work whether or not the user exists
 		}
-		s.limits.fail(email, ip, now)
-		return "", nil, errs.Errorf(errs.Unauthorized, "wrong e-mail or password")
+		return fail(errs.Errorf(errs.Unauthorized, "wrong e-mail or password"))
 	}
-	s.limits.reset(email)
-	token := auth.RandomToken(32)
-	err = s.cfg.Store.CreateSession(ctx, store.Session{TokenHash: auth.HashToken(token), UserID: u.ID, CreatedAt: now,
-		ExpiresAt: now.Add(30 * 24 * time.Hour), LastSeenAt: now, IP: ip, UserAgent: truncate(userAgent, 200)})
+	if u.TOTPEnabled {
+		if strings.TrimSpace(totp) == "" {
+			return "", nil, ErrTOTPRequired
+		}
+		if err := s.checkTOTP(ctx, u, totp); err != nil {
+			return fail(err)
+		}
+	}
+	if err := s.cfg.Store.ClearLoginFailures(ctx, userKey); err != nil {
+		return "", nil, err
+	}
+	token, err := s.openSession(ctx, u.ID, ip, userAgent)
 	if err != nil {
 		return "", nil, err
 	}
 	return token, u, nil
+}
+
+// checkTOTP verifies a code against the user's enabled (or pending) seed;
+// each code works once.
+func (s *Server) checkTOTP(ctx context.Context, u *store.User, code string) error {
+	seed, err := s.cfg.Store.OpenValue(store.TOTPSecretName(u.ID), u.TOTPSecret)
+	if err != nil {
+		return err
+	}
+	step, ok := auth.VerifyTOTP(seed, code, s.cfg.Clock.Now(), u.TOTPLastStep)
+	if ok {
+		if ok, err = s.cfg.Store.UseTOTPStep(ctx, u.ID, step); err != nil {
+			return err
+		}
+	}
+	if !ok {
+		return &errs.Error{Code: errs.Unauthorized, Field: "totp", Message: "wrong or already used code"}
+	}
+	return nil
+}
+
+func (s *Server) openSession(ctx context.Context, userID int64, ip, userAgent string) (string, error) {
+	now := s.cfg.Clock.Now()
+	token := auth.RandomToken(32)
+	err := s.cfg.Store.CreateSession(ctx, store.Session{TokenHash: auth.HashToken(token), UserID: userID, CreatedAt: now,
+		ExpiresAt: now.Add(30 * 24 * time.Hour), LastSeenAt: now, IP: ip, UserAgent: truncate(userAgent, 200)})
+	return token, err
 }
 
 var dummyHash, _ = auth.HashPassword("timing-equaliser-password")
@@ -241,53 +324,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
-}
-
-// loginLimiter throttles failed sign-ins per account and per address.
-type loginLimiter struct {
-	mu       sync.Mutex
-	failures map[string][]time.Time
-}
-
-const (
-	loginWindow     = 15 * time.Minute
-	maxFailsAccount = 5
-	maxFailsIP      = 20
-)
-
-func newLoginLimiter() *loginLimiter { return &loginLimiter{failures: map[string][]time.Time{}} }
-
-func (l *loginLimiter) recent(key string, now time.Time) int {
-	fs := l.failures[key]
-	kept := fs[:0]
-	for _, t := range fs {
-		if now.Sub(t) < loginWindow {
-			kept = append(kept, t)
-		}
-	}
-	if len(kept) == 0 {
-		delete(l.failures, key)
-	} else {
-		l.failures[key] = kept
-	}
-	return len(kept)
-}
-
-func (l *loginLimiter) allow(email, ip string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.recent("u:"+email, now) < maxFailsAccount && l.recent("ip:"+ip, now) < maxFailsIP
-}
-
-func (l *loginLimiter) fail(email, ip string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.failures["u:"+email] = append(l.failures["u:"+email], now)
-	l.failures["ip:"+ip] = append(l.failures["ip:"+ip], now)
-}
-
-func (l *loginLimiter) reset(email string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.failures, "u:"+email)
 }

@@ -409,9 +409,6 @@ func TestShopifyWebhooks(t *testing.T) {
 		checkout := `{"id":9007199254740993,"token":"ck-1","cart_token":"cart-abc","email":"jon@doe.ca","total_price":"1200","currency":"JPY",
 			"customer":{"id":7234567890123456789},"updated_at":"2026-03-31T09:05:00+09:00","line_items":[{"sku":"TEA-01","title":"煎茶","price":"1200","quantity":1}]}`
 		e.shopify("checkouts/create", "w-6", []byte(checkout))
-		e.shopify("customers/redact", "w-7", []byte(`{"shop_id":1,"shop_domain":"enishi-test.myshopify.com","customer":{"id":7234567890123456789,"email":"jon@doe.ca","phone":null},"orders_to_redact":[1]}`))
-		e.shopify("customers/redact", "w-7", []byte(`{"shop_id":1,"shop_domain":"enishi-test.myshopify.com","customer":{"id":7234567890123456789,"email":"jon@doe.ca","phone":null},"orders_to_redact":[1]}`))
-		e.shopify("shop/redact", "w-8", []byte(`{"shop_id":1,"shop_domain":"enishi-test.myshopify.com"}`))
 		e.drain()
 		if dead, _ := e.db.InboxItems(ctx, store.InboxDead, 10, 0); len(dead) != 0 {
 			t.Fatalf("dead letters: %+v", dead)
@@ -432,6 +429,15 @@ func TestShopifyWebhooks(t *testing.T) {
 				t.Fatalf("timeline lacks %q: %v", want, titles)
 			}
 		}
+		// The compliance webhooks: the redact (delivered twice) erases the
+		// person (privacy.Handler); shop/redact waits for the operator.
+		e.shopify("customers/redact", "w-7", []byte(`{"shop_id":1,"shop_domain":"enishi-test.myshopify.com","customer":{"id":7234567890123456789,"email":"jon@doe.ca","phone":null},"orders_to_redact":[1]}`))
+		e.shopify("customers/redact", "w-7", []byte(`{"shop_id":1,"shop_domain":"enishi-test.myshopify.com","customer":{"id":7234567890123456789,"email":"jon@doe.ca","phone":null},"orders_to_redact":[1]}`))
+		e.shopify("shop/redact", "w-8", []byte(`{"shop_id":1,"shop_domain":"enishi-test.myshopify.com"}`))
+		e.drain()
+		if _, err := e.db.CustomerByIdentifier(ctx, identity.ExternalID("shopify", "7234567890123456789")); err == nil {
+			t.Fatal("customers/redact left the person's identifiers")
+		}
 		k := e.key("customers:export")
 		code, out := e.call(nil, "GET", "/api/v1/privacy-requests", k, nil, nil)
 		ps, _ := out["privacy_requests"].([]any)
@@ -440,8 +446,11 @@ func TestShopifyWebhooks(t *testing.T) {
 		}
 		erase := ps[1].(map[string]any)
 		ids := erase["identifiers"].([]any)
-		if erase["kind"] != "erase" || len(ids) != 2 || ids[1].(map[string]any)["Value"] == "jon@doe.ca" {
+		if erase["kind"] != "erase" || erase["status"] != "done" || len(ids) != 2 || ids[1].(map[string]any)["Value"] == "jon@doe.ca" {
 			t.Fatalf("erase request (masked without pii:read) = %v", erase)
+		}
+		if shop := ps[0].(map[string]any); shop["kind"] != "shop_erase" || shop["status"] != "pending" {
+			t.Fatalf("shop/redact request = %v", shop)
 		}
 	})
 }

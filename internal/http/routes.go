@@ -1,8 +1,10 @@
 package http
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/enishi-crm/enishi/internal/auth"
@@ -34,7 +36,13 @@ func (s *Server) routesCore() {
 	})
 	s.routesCustomers()
 	s.routesAnalytics()
+	s.routesVoice()
 	s.routesAdmin()
+	s.routesSegments()
+	s.routesJourneys()
+	s.routesCampaigns()
+	s.routesSecurity()
+	s.routesPrivacy()
 	s.routesChannels()
 	s.routesIngest()
 }
@@ -50,20 +58,41 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
+		TOTP     string `json:"totp"`
 	}
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	token, u, err := s.Login(r.Context(), in.Email, in.Password, clientIP(r), r.UserAgent())
+	u, token, err := s.SignIn(w, r, in.Email, in.Password, in.TOTP)
 	if err != nil {
 		return err
 	}
-	s.SetSessionCookie(w, token)
 	return JSON(w, map[string]any{"user": u, "csrf_token": CSRFToken(token)})
+}
+
+// SignIn checks credentials through Login, audits the attempt and sets the
+// session cookie: the one sign-in path of the API and the web UI. It
+// returns the user and the new session's token.
+func (s *Server) SignIn(w http.ResponseWriter, r *http.Request, email, password, totp string) (*store.User, string, error) {
+	token, u, err := s.Login(r.Context(), email, password, totp, clientIP(r), r.UserAgent())
+	if err != nil {
+		if err != ErrTOTPRequired {
+			s.auditAs(r, strings.ToLower(strings.TrimSpace(email)), "auth.login_failed", "", errs.Message(err))
+		}
+		return nil, "", err
+	}
+	if err := s.auditAs(r, u.Email, "auth.login", "user:"+itoa64(u.ID), ""); err != nil {
+		return nil, "", err
+	}
+	s.SetSessionCookie(w, token)
+	return u, token, nil
 }
 
 func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Logout(w, r); err != nil {
+		return err
+	}
+	if err := s.Audit(r, "auth.logout", "", ""); err != nil {
 		return err
 	}
 	return JSON(w, map[string]bool{"ok": true})
@@ -179,6 +208,9 @@ func (s *Server) addNote(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.Audit(r, "customer.note", "customer:"+itoa64(id), "note "+itoa64(nid)); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusCreated, map[string]int64{"id": nid})
 	return nil
 }
@@ -201,6 +233,9 @@ func (s *Server) addInquiry(w http.ResponseWriter, r *http.Request) error {
 	iid, err := s.cfg.Store.AddInquiry(r.Context(), customer.Inquiry{CustomerID: id, Channel: in.Channel, Subject: in.Subject,
 		Body: in.Body, Status: in.Status, Assignee: in.Assignee})
 	if err != nil {
+		return err
+	}
+	if err := s.Audit(r, "customer.inquiry", "customer:"+itoa64(id), "inquiry "+itoa64(iid)); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, map[string]int64{"id": iid})
@@ -233,6 +268,9 @@ func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.Audit(r, "customer.consent", "customer:"+itoa64(id), fmt.Sprintf("%s granted=%t", in.Channel, *in.Granted)); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusCreated, map[string]bool{"ok": true})
 	return nil
 }
@@ -252,6 +290,9 @@ func (s *Server) addTags(w http.ResponseWriter, r *http.Request) error {
 		return errs.FieldErrorf("tags", "give at least one tag")
 	}
 	if err := s.cfg.Store.AddTags(r.Context(), id, in.Tags); err != nil {
+		return err
+	}
+	if err := s.Audit(r, "customer.tags", "customer:"+itoa64(id), fmt.Sprintf("%d tag(s) added", len(in.Tags))); err != nil {
 		return err
 	}
 	return JSON(w, map[string]bool{"ok": true})
@@ -321,73 +362,13 @@ func (s *Server) decideCandidate(approve bool) func(w http.ResponseWriter, r *ht
 }
 
 func (s *Server) routesAdmin() {
-	s.Handle("GET /api/v1/users", auth.UsersManage, func(w http.ResponseWriter, r *http.Request) error {
-		us, err := s.cfg.Store.ListUsers(r.Context())
-		if err != nil {
-			return err
-		}
-		return JSON(w, map[string]any{"users": us})
-	})
-	s.Handle("POST /api/v1/users", auth.UsersManage, s.createUser)
-	s.Handle("GET /api/v1/api-keys", auth.KeysManage, func(w http.ResponseWriter, r *http.Request) error {
-		ks, err := s.cfg.Store.ListAPIKeys(r.Context())
-		if err != nil {
-			return err
-		}
-		return JSON(w, map[string]any{"api_keys": ks})
-	})
-	s.Handle("POST /api/v1/api-keys", auth.KeysManage, s.createKey)
-	s.Handle("DELETE /api/v1/api-keys/{id}", auth.KeysManage, func(w http.ResponseWriter, r *http.Request) error {
-		id, err := pathID(r, "id")
-		if err != nil {
-			return err
-		}
-		if err := s.cfg.Store.RevokeAPIKey(r.Context(), id); err != nil {
-			return err
-		}
-		return JSON(w, map[string]bool{"ok": true})
-	})
 	s.Handle("POST /api/v1/dev/clock", auth.SettingsWrite, s.devClock)
 	s.Handle("GET /api/v1/dev/clock", auth.SettingsWrite, s.devClock)
 }
 
-func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Email    string `json:"email"`
-		Name     string `json:"name"`
-		Role     string `json:"role"`
-		Password string `json:"password"`
-	}
-	if err := decodeJSON(w, r, &in); err != nil {
-		return err
-	}
-	u, password, err := CreateUser(r.Context(), s.cfg.Store, in.Email, in.Name, in.Role, in.Password)
-	if err != nil {
-		return err
-	}
-	out := map[string]any{"user": u}
-	if in.Password == "" {
-		out["password"] = password // shown once
-	}
-	writeJSON(w, http.StatusCreated, out)
-	return nil
-}
-
-func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Name   string   `json:"name"`
-		Scopes []string `json:"scopes"`
-	}
-	if err := decodeJSON(w, r, &in); err != nil {
-		return err
-	}
-	k, secret, err := CreateAPIKey(r.Context(), s.cfg.Store, in.Name, in.Scopes, PrincipalFrom(r.Context()).Actor())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"api_key": k, "key": secret})
-	return nil
-}
+// DevClockOffsetSetting keeps how far the dev clock was moved ahead of real
+// time (a Go duration), for `serve --dev-clock` to resume.
+const DevClockOffsetSetting = "dev.clock_offset"
 
 func (s *Server) devClock(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.DevClock == nil {
@@ -415,6 +396,12 @@ func (s *Server) devClock(w http.ResponseWriter, r *http.Request) error {
 			s.cfg.DevClock.Set(in.Set)
 		default:
 			return errs.Errorf(errs.Invalid, "give advance (e.g. \"72h\") or set (RFC 3339)")
+		}
+		// Kept, so that a restarted `serve --dev-clock` resumes the moved
+		// time instead of going back to the real one.
+		offset := time.Until(s.cfg.DevClock.Now()).Round(time.Millisecond)
+		if err := s.cfg.Store.SetSetting(r.Context(), DevClockOffsetSetting, offset.String()); err != nil {
+			return err
 		}
 	}
 	return JSON(w, map[string]time.Time{"now": s.cfg.DevClock.Now()})

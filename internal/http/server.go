@@ -23,7 +23,11 @@ import (
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/ingest"
 	"github.com/enishi-crm/enishi/internal/metrics"
+	"github.com/enishi-crm/enishi/internal/outbox"
+	"github.com/enishi-crm/enishi/internal/privacy"
+	"github.com/enishi-crm/enishi/internal/segment"
 	"github.com/enishi-crm/enishi/internal/store"
+	"github.com/enishi-crm/enishi/internal/survey"
 )
 
 // Config holds a server's dependencies.
@@ -36,6 +40,11 @@ type Config struct {
 	Log      *slog.Logger
 	// SecureCookies marks session cookies Secure (serving over TLS).
 	SecureCookies bool
+	// Dispatcher sends campaign test messages (nil: test sends fail with
+	// a clear error until a channel is configured).
+	Dispatcher outbox.Dispatcher
+	// Pusher pushes segments to Shopify and LINE.
+	Pusher segment.Pusher
 
 	// Channels sends messages and handles unsubscribes, tracking and
 	// provider callbacks; nil leaves those routes answering 503.
@@ -56,6 +65,9 @@ type Config struct {
 	// Ingest accepts events and webhooks; New makes one (without running
 	// its workers) if nil.
 	Ingest *ingest.Service
+	// PublicURL is the address customers reach enishi at (survey links in
+	// messages); empty: taken from each request.
+	PublicURL string
 }
 
 // Route describes one registered route, for documentation and the test
@@ -68,14 +80,16 @@ type Route struct {
 
 // Server is the HTTP handler of enishi.
 type Server struct {
-	cfg    Config
-	engine *content.Engine
-	mux    *http.ServeMux
-	routes []Route
-	limits *loginLimiter
+	cfg     Config
+	engine  *content.Engine
+	mux     *http.ServeMux
+	routes  []Route
+	latency *metrics.Histogram
 
 	keyTouchMu sync.Mutex
 	keyTouched map[int64]time.Time
+
+	surveys *survey.Linker
 }
 
 // New builds the server and its routes.
@@ -93,9 +107,11 @@ func New(cfg Config) *Server {
 		cfg.Metrics = metrics.NewRegistry()
 	}
 	if cfg.Ingest == nil {
-		cfg.Ingest = ingest.New(ingest.Config{Store: cfg.Store, Clock: cfg.Clock, Log: cfg.Log, Metrics: cfg.Metrics})
+		cfg.Ingest = ingest.New(ingest.Config{Store: cfg.Store, Clock: cfg.Clock, Log: cfg.Log, Metrics: cfg.Metrics, Privacy: privacy.NewHandler(cfg.Store)})
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLoginLimiter(), keyTouched: map[int64]time.Time{}, engine: content.NewEngine()}
+	s := &Server{surveys: &survey.Linker{Store: cfg.Store}, cfg: cfg, mux: http.NewServeMux(), keyTouched: map[int64]time.Time{}, engine: content.NewEngine()}
+	s.latency = cfg.Metrics.NewHistogram("enishi_http_request_duration_seconds",
+		"Time to serve an HTTP request, by route pattern and status class.", metrics.LatencyBuckets, "route", "code")
 	s.routesCore()
 	return s
 }
@@ -106,18 +122,32 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 // Mux exposes the router so that other packages (the UI) can add handlers.
 func (s *Server) Mux() *http.ServeMux { return s.mux }
 
-// ServeHTTP serves a request with logging and panic recovery.
+// ServeHTTP serves a request with logging, latency metrics, security
+// headers and panic recovery. Logs carry the method, route and status, never
+// query strings or bodies (which may hold personal data).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w, status: 200}
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
 	defer func() {
 		if p := recover(); p != nil {
 			s.cfg.Log.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", p)
 			if !rw.wrote {
 				writeError(rw, r, s.cfg.Log, errors.New("panic"))
+			} else {
+				rw.status = http.StatusInternalServerError
 			}
 		}
-		s.cfg.Log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rw.status, "ms", time.Since(start).Milliseconds())
+		route := r.Pattern // set by the mux on a match
+		if route == "" {
+			route = "unmatched"
+		}
+		d := time.Since(start)
+		s.latency.Observe(d.Seconds(), route, strconv.Itoa(rw.status/100)+"xx")
+		s.cfg.Log.Debug("request", "route", route, "status", rw.status, "ms", d.Milliseconds())
 	}()
 	s.mux.ServeHTTP(rw, r)
 }
@@ -128,7 +158,12 @@ type statusWriter struct {
 	wrote  bool
 }
 
+// WriteHeader passes the first status on; a handler that fails after it
+// began its answer cannot change the status any more.
 func (w *statusWriter) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
 	w.status, w.wrote = code, true
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -297,4 +332,14 @@ func queryInt(r *http.Request, name string, def int) (int, error) {
 		return 0, errs.FieldErrorf(name, "%q is not a whole number", v)
 	}
 	return n, nil
+}
+
+// LocalRedirectTarget returns next when it is a path on this site, and "/"
+// otherwise: every redirect taken from user input (a login form's "next")
+// goes through it, so that enishi is never an open redirect.
+func LocalRedirectTarget(next string) string {
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, `/\`) || strings.ContainsAny(next, "\r\n\t") {
+		return "/"
+	}
+	return next
 }

@@ -87,38 +87,47 @@ func (e *env) seed() int64 {
 }
 
 func TestNoRouteIsOpenByMistake(t *testing.T) {
-	e := newEnv(t, storetest.SQLite)
-	public := map[string]bool{"GET /healthz": true, "GET /readyz": true, "POST /api/v1/auth/login": true,
-		// Channels: links in messages (signed tokens; no login by law for
-		// unsubscribing), provider callbacks (X-Twilio-Signature), and what
-		// the JS tag on the shop's site calls (a browser's own anonymous id
-		// and push keys).
-		"GET /u/{token}": true, "POST /u/{token}": true, "GET /t/o/{token}": true, "GET /t/c/{token}": true,
-		"POST /webhooks/sms/status": true, "POST /webhooks/sms/inbound": true,
-		"GET /api/v1/onsite/messages": true, "GET /api/v1/push/key": true, "POST /api/v1/push/subscriptions": true,
-		// Ingestion: the JS tag and the CORS preflight grant nothing by
-		// themselves; webhooks authenticate by their signatures (tested in
-		// internal/http/ingest_test.go).
-		"GET /js/enishi.js": true, "OPTIONS /v1/{call}": true,
-		"POST /webhooks/shopify": true, "POST /webhooks/line": true, "POST /webhooks/generic/{source}": true}
-	for _, r := range e.api.Routes() {
-		if r.Public {
-			if !public[r.Pattern] {
-				t.Errorf("route %s is public but not on the list of routes meant to be", r.Pattern)
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		t.Parallel()
+		e := newEnv(t, open)
+		public := map[string]bool{"GET /healthz": true, "GET /readyz": true, "POST /api/v1/auth/login": true,
+			// Channels: links in messages (signed tokens; no login by law for
+			// unsubscribing), provider callbacks (X-Twilio-Signature), and what
+			// the JS tag on the shop's site calls (a browser's own anonymous id
+			// and push keys).
+			"GET /u/{token}": true, "POST /u/{token}": true, "GET /t/o/{token}": true, "GET /t/c/{token}": true,
+			"POST /webhooks/sms/status": true, "POST /webhooks/sms/inbound": true,
+			"GET /api/v1/onsite/messages": true, "GET /api/v1/push/key": true, "POST /api/v1/push/subscriptions": true,
+			// Ingestion: the JS tag and the CORS preflight grant nothing by
+			// themselves; webhooks authenticate by their signatures (tested in
+			// internal/http/ingest_test.go).
+			"GET /js/enishi.js": true, "OPTIONS /v1/{call}": true,
+			"POST /webhooks/shopify": true, "POST /webhooks/line": true, "POST /webhooks/generic/{source}": true,
+			// Survey answer pages and the JS tag's survey endpoints: customers
+			// answer without a login; a signed link token (or a survey that
+			// allows anonymous answers) is the only authority, and pages check
+			// a form token and the Origin (internal/http/survey_public.go).
+			"GET /s/{token}": true, "POST /s/{token}": true, "GET /survey/{key}": true, "POST /survey/{key}": true,
+			"GET /api/v1/public/surveys/{key}": true, "POST /api/v1/public/surveys/{key}/responses": true,
+			"OPTIONS /api/v1/public/surveys/{key}/responses": true}
+		for _, r := range e.api.Routes() {
+			if r.Public {
+				if !public[r.Pattern] {
+					t.Errorf("route %s is public but not on the list of routes meant to be", r.Pattern)
+				}
+				continue
 			}
-			continue
+			method, path := routePath(r.Pattern)
+			code, _ := e.call(nil, method, path, "", "{}", nil)
+			if code != http.StatusUnauthorized {
+				t.Errorf("%s without credentials: %d, want 401", r.Pattern, code)
+			}
+			code, _ = e.call(nil, method, path, "ek_not_a_real_key", "{}", nil)
+			if code != http.StatusUnauthorized {
+				t.Errorf("%s with a bad key: %d, want 401", r.Pattern, code)
+			}
 		}
-		method, path, _ := strings.Cut(r.Pattern, " ")
-		path = strings.NewReplacer("{id}", "1", "{kind}", "orders", "{name}", "x", "{key}", "x", "{source}", "x", "{channel}", "email", "{address}", "x").Replace(path)
-		code, _ := e.call(nil, method, path, "", "{}", nil)
-		if code != http.StatusUnauthorized {
-			t.Errorf("%s without credentials: %d, want 401", r.Pattern, code)
-		}
-		code, _ = e.call(nil, method, path, "ek_not_a_real_key", "{}", nil)
-		if code != http.StatusUnauthorized {
-			t.Errorf("%s with a bad key: %d, want 401", r.Pattern, code)
-		}
-	}
+	})
 }
 
 func TestScopesAndMasking(t *testing.T) {

@@ -300,21 +300,22 @@ type Secrets interface {
 	SetSecret(ctx context.Context, name, value string) error
 }
 
-// SettingsSecrets keeps secrets in the settings table under "secret.<name>".
+// SettingsSecrets keeps secrets in the store's encrypted secrets
+// (store.SetSecret: AES-GCM under ENISHI_SECRET_KEY, docs/security.md).
 type SettingsSecrets struct{ Store store.Store }
 
-// Secret reads a secret.
+// Secret reads a secret; "" when it is not set.
 func (s SettingsSecrets) Secret(ctx context.Context, name string) (string, error) {
-	v, _, err := s.Store.Setting(ctx, "secret."+name)
+	v, _, err := s.Store.Secret(ctx, name)
 	return v, err
 }
 
-// SetSecret stores a secret.
+// SetSecret stores a secret, encrypted.
 func (s SettingsSecrets) SetSecret(ctx context.Context, name, value string) error {
 	if strings.TrimSpace(value) == "" {
 		return errs.FieldErrorf("value", "a secret cannot be empty")
 	}
-	return s.Store.SetSetting(ctx, "secret."+name, value)
+	return s.Store.SetSecret(ctx, name, value)
 }
 
 // Secret names.

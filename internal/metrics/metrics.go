@@ -235,3 +235,81 @@ func validName(s string) bool {
 	}
 	return true
 }
+
+// LatencyBuckets are upper bounds in seconds for request latency.
+var LatencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// Histogram counts observations in buckets (per label values), with their
+// sum and count, as Prometheus histograms do.
+type Histogram struct {
+	name, help string
+	labels     []string
+	bounds     []float64
+	mu         sync.Mutex
+	series     map[string]*histSeries
+}
+
+type histSeries struct {
+	values  []string
+	buckets []uint64 // cumulative counts per bound
+	sum     float64
+	count   uint64
+}
+
+// NewHistogram registers a histogram with the given bucket upper bounds
+// (ascending; +Inf is implied).
+func (r *Registry) NewHistogram(name, help string, bounds []float64, labels ...string) *Histogram {
+	h := &Histogram{name: name, help: help, labels: labels, bounds: append([]float64(nil), bounds...), series: map[string]*histSeries{}}
+	r.add(name, h)
+	return h
+}
+
+// Observe records one value for the label values.
+func (h *Histogram) Observe(x float64, labelValues ...string) {
+	if len(labelValues) != len(h.labels) {
+		panic(fmt.Sprintf("metrics: %s wants %d label values, got %d", h.name, len(h.labels), len(labelValues)))
+	}
+	k := strings.Join(labelValues, "\xff")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.series[k]
+	if !ok {
+		s = &histSeries{values: append([]string(nil), labelValues...), buckets: make([]uint64, len(h.bounds))}
+		h.series[k] = s
+	}
+	for i, b := range h.bounds {
+		if x <= b {
+			s.buckets[i]++
+		}
+	}
+	s.sum += x
+	s.count++
+}
+
+func (h *Histogram) write(w io.Writer) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, err := fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s histogram\n", h.name, escapeHelp(h.help), h.name); err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(h.series))
+	for k := range h.series {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	names := append(append([]string(nil), h.labels...), "le")
+	for _, k := range keys {
+		s := h.series[k]
+		for i, b := range h.bounds {
+			if _, err := fmt.Fprintf(w, "%s_bucket%s %d\n", h.name, labelText(names, append(append([]string(nil), s.values...), formatValue(b))), s.buckets[i]); err != nil {
+				return err
+			}
+		}
+		if _, err := fmt.Fprintf(w, "%s_bucket%s %d\n%s_sum%s %s\n%s_count%s %d\n",
+			h.name, labelText(names, append(append([]string(nil), s.values...), "+Inf")), s.count,
+			h.name, labelText(h.labels, s.values), formatValue(s.sum), h.name, labelText(h.labels, s.values), s.count); err != nil {
+			return err
+		}
+	}
+	return nil
+}

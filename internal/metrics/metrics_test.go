@@ -50,3 +50,29 @@ func TestDuplicateAndBadNamesPanic(t *testing.T) {
 		}()
 	}
 }
+
+func TestHistogramExposition(t *testing.T) {
+	r := NewRegistry()
+	h := r.NewHistogram("req_seconds", "Latency.", []float64{0.1, 1}, "route", "code")
+	for i := 0; i < 100; i++ {
+		h.Observe(0.05, "GET /x", "2xx")
+	}
+	h.Observe(0.5, "GET /x", "2xx")
+	h.Observe(3, `POST /"y"`, "5xx")
+	var b strings.Builder
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"# TYPE req_seconds histogram",
+		`req_seconds_bucket{route="GET /x",code="2xx",le="0.1"} 100`,
+		`req_seconds_bucket{route="GET /x",code="2xx",le="1"} 101`,
+		`req_seconds_bucket{route="GET /x",code="2xx",le="+Inf"} 101`,
+		`req_seconds_count{route="GET /x",code="2xx"} 101`,
+		`req_seconds_bucket{route="POST /\"y\"",code="5xx",le="1"} 0`,
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %q in\n%s", want, b.String())
+		}
+	}
+}

@@ -187,7 +187,7 @@ func (db *DB) timeline(ctx context.Context, cid int64, opt ViewOptions) ([]custo
 				it.Detail = map[string]any{"status": status, "source": src}
 				return it, err
 			}},
-		{"event", "occurred_at", `SELECT id, occurred_at, name, sku, properties, source FROM events WHERE customer_id = $1 AND %s ORDER BY occurred_at DESC, id DESC`,
+		{"event", "occurred_at", `SELECT id, occurred_at, name, sku, properties, source FROM events WHERE customer_id = $1 AND source <> 'enishi.surveys' AND %s ORDER BY occurred_at DESC, id DESC`,
 			func(r *sql.Rows) (customer.TimelineItem, error) {
 				var it customer.TimelineItem
 				var at int64
@@ -229,6 +229,27 @@ func (db *DB) timeline(ctx context.Context, cid int64, opt ViewOptions) ([]custo
 				err := r.Scan(&it.ID, &at, &it.Title, &it.Channel, &status, &body)
 				it.At = fromMS(at)
 				it.Detail = map[string]any{"status": status, "body": body}
+				return it, err
+			}},
+		{"review", "reviewed_at", `SELECT id, reviewed_at, title, sku, product_name, rating, body, source FROM reviews WHERE customer_id = $1 AND %s ORDER BY reviewed_at DESC, id DESC`,
+			func(r *sql.Rows) (customer.TimelineItem, error) {
+				var it customer.TimelineItem
+				var at int64
+				var sku, name, body, src string
+				var rating int
+				err := r.Scan(&it.ID, &at, &it.Title, &sku, &name, &rating, &body, &src)
+				it.At = fromMS(at)
+				it.Detail = map[string]any{"sku": sku, "product_name": name, "rating": rating, "body": body, "source": src}
+				return it, err
+			}},
+		{"survey", "submitted_at", `SELECT id, submitted_at, title, survey_id, channel FROM (SELECT r.id, r.customer_id, r.submitted_at, s.title, r.survey_id, r.channel
+			FROM survey_responses r JOIN surveys s ON s.id = r.survey_id) x WHERE customer_id = $1 AND %s ORDER BY submitted_at DESC, id DESC`,
+			func(r *sql.Rows) (customer.TimelineItem, error) {
+				var it customer.TimelineItem
+				var at, survey int64
+				err := r.Scan(&it.ID, &at, &it.Title, &survey, &it.Channel)
+				it.At = fromMS(at)
+				it.Detail = map[string]any{"survey_id": survey}
 				return it, err
 			}},
 		{"note", "created_at", `SELECT id, created_at, author, body FROM notes WHERE customer_id = $1 AND %s ORDER BY created_at DESC, id DESC`,
@@ -394,31 +415,13 @@ func (db *DB) SearchCustomers(ctx context.Context, q customer.Query) ([]customer
 		}
 	}
 	n := len(args)
-	rows, err := db.Read.QueryContext(ctx, `SELECT id, last_name, first_name, last_name_kana, first_name_kana, email, phone, prefecture,
-		order_count, total_spent, last_order_at, created_at FROM customers WHERE `+where+
+	rows, err := db.Read.QueryContext(ctx, `SELECT `+summaryCols+` FROM customers c WHERE `+where+
 		` ORDER BY id DESC LIMIT $`+itoa(n+1)+` OFFSET $`+itoa(n+2), append(args, limit, max(q.Offset, 0))...)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer rows.Close()
-	out := []customer.Summary{}
-	for rows.Next() {
-		var s customer.Summary
-		var p customer.Profile
-		var last sql.NullInt64
-		var created int64
-		if err := rows.Scan(&s.ID, &p.LastName, &p.FirstName, &p.LastNameKana, &p.FirstNameKana, &s.Email, &s.Phone, &s.Prefecture,
-			&s.OrderCount, &s.TotalSpent, &last, &created); err != nil {
-			return nil, 0, err
-		}
-		p.Email = s.Email
-		s.DisplayName = p.DisplayName()
-		s.NameKana = strings.TrimSpace(p.LastNameKana + " " + p.FirstNameKana)
-		s.LastOrderAt = fromNullMS(last)
-		s.CreatedAt = fromMS(created)
-		out = append(out, s)
-	}
-	return out, total, rows.Err()
+	out, err := scanSummaries(rows)
+	return out, total, err
 }
 
 func likeEscape(s string) string {
@@ -506,6 +509,9 @@ func (db *DB) AddInquiry(ctx context.Context, inq customer.Inquiry) (int64, erro
 		id, err = db.insertInquiry(ctx, tx, inq, "")
 		return err
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
 	return id, err
 }
 
@@ -535,7 +541,12 @@ func (db *DB) insertInquiry(ctx context.Context, tx *Tx, inq customer.Inquiry, e
 	err = tx.QueryRowContext(ctx, `INSERT INTO inquiries (customer_id, origin_customer_id, channel, subject, body, status, assignee, external_id, created_at, updated_at)
 		VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
 		cid, inq.Channel, inq.Subject, inq.Body, inq.Status, inq.Assignee, externalID, ms(at)).Scan(&id)
-	return id, err
+	if err != nil {
+		return 0, err
+	}
+	// Open inquiries count in segments (open_inquiries) and in the
+	// campaign exclusion.
+	return id, db.markChanged(ctx, tx, []int64{cid}, db.Clock.Now())
 }
 
 // RecordConsent appends a consent record for a customer.
@@ -546,15 +557,22 @@ func (db *DB) RecordConsent(ctx context.Context, customerID int64, c customer.Co
 	if c.RecordedAt.IsZero() {
 		c.RecordedAt = db.Clock.Now()
 	}
-	return db.inTx(ctx, func(tx *Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		cid, err := db.activeCustomer(ctx, tx, customerID)
 		if err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO consent_records (customer_id, origin_customer_id, channel, granted, method, source, wording_version, actor, recorded_at)
 			VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8)`, cid, c.Channel, c.Granted, c.Method, c.Source, c.WordingVersion, c.Actor, ms(c.RecordedAt))
-		return err
+		if err != nil {
+			return err
+		}
+		return db.markChanged(ctx, tx, []int64{cid}, db.Clock.Now())
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
+	return err
 }
 
 func validChannel(ch string) bool {
@@ -568,7 +586,7 @@ func validChannel(ch string) bool {
 
 // AddTags tags a customer; tags it already has are kept once.
 func (db *DB) AddTags(ctx context.Context, customerID int64, tags []string) error {
-	return db.inTx(ctx, func(tx *Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		cid, err := db.activeCustomer(ctx, tx, customerID)
 		if err != nil {
 			return err
@@ -582,8 +600,12 @@ func (db *DB) AddTags(ctx context.Context, customerID int64, tags []string) erro
 				return err
 			}
 		}
-		return nil
+		return db.markChanged(ctx, tx, []int64{cid}, db.Clock.Now())
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
+	return err
 }
 
 const productCols = "id, sku, name, category, price, replenishment_days, url, image_url, created_at, updated_at"

@@ -62,3 +62,5 @@ func attrsJSON(m map[string]string) string {
 func itoa(n int) string {
 	return strconv.Itoa(n)
 }
+
+func itoa64(n int64) string { return strconv.FormatInt(n, 10) }

@@ -95,13 +95,20 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		if err := db.writeOrders(ctx, tx, orders, origins, upserts, replaceLines); err != nil {
 			return err
 		}
-		if err := db.markScoresDirty(ctx, tx, orderCustomers(orders, upserts, r)); err != nil {
+		if err := db.linkOrderDeliveries(ctx, tx, r, orders, upserts, origins); err != nil {
+			return err
+		}
+		changed := orderCustomers(orders, upserts, r)
+		if err := db.markScoresDirty(ctx, tx, changed); err != nil {
+			return err
+		}
+		if err := db.markChanged(ctx, tx, changed, r.now); err != nil {
 			return err
 		}
 		if err := r.refreshAggregates(ctx); err != nil {
 			return err
 		}
-		res.NewCustomers, res.Merges, res.Candidates = r.result.NewCustomers, r.result.Merges, r.result.Candidates
+		res.NewCustomers, res.Merges, res.Candidates, res.Suppressed = r.result.NewCustomers, r.result.Merges, r.result.Candidates, r.result.Suppressed
 		res.CustomerIDs = make([]int64, len(orders))
 		for i := range orders {
 			res.CustomerIDs[i] = orders[i].CustomerID
@@ -112,6 +119,7 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		return BatchResult{}, err
 	}
 	r.committed()
+	db.notifyChanged()
 	db.noteWrites(ctx, res.Inserted+res.Updated+res.NewCustomers)
 	return res, db.attributeOrders(ctx, orders)
 }
@@ -262,9 +270,13 @@ func (db *DB) ImportCustomers(ctx context.Context, recs []customer.Record) (Batc
 			}
 		}
 		changed := map[int64]bool{}
+		var created []int64
 		for _, st := range r.custs {
 			if st.changed {
 				changed[st.c.ID] = true
+			}
+			if st.isNew {
+				created = append(created, st.c.ID)
 			}
 		}
 		if err := r.finish(ctx); err != nil {
@@ -275,7 +287,13 @@ func (db *DB) ImportCustomers(ctx context.Context, recs []customer.Record) (Batc
 				changed[st.c.ID] = true
 			}
 		}
-		res.NewCustomers, res.Merges, res.Candidates = r.result.NewCustomers, r.result.Merges, r.result.Candidates
+		for id := range changed {
+			created = append(created, id)
+		}
+		if err := db.markChanged(ctx, tx, created, r.now); err != nil {
+			return err
+		}
+		res.NewCustomers, res.Merges, res.Candidates, res.Suppressed = r.result.NewCustomers, r.result.Merges, r.result.Candidates, r.result.Suppressed
 		res.Inserted = res.NewCustomers
 		res.Updated = len(changed)
 		res.Unchanged = max(0, len(recs)-res.Inserted-res.Updated)
@@ -285,6 +303,7 @@ func (db *DB) ImportCustomers(ctx context.Context, recs []customer.Record) (Batc
 		return BatchResult{}, err
 	}
 	r.committed()
+	db.notifyChanged()
 	db.noteWrites(ctx, res.Inserted+res.Updated)
 	return res, nil
 }
@@ -343,6 +362,13 @@ func (db *DB) ImportProducts(ctx context.Context, ps []product.Product) (BatchRe
 					res.Unchanged++
 					continue
 				}
+				if merged.Price < old.Price && merged.Price > 0 {
+					// A price drop: journeys tell the customers who favorited it.
+					if _, err := tx.ExecContext(ctx, `INSERT INTO product_signals (sku, kind, old_price, new_price, at) VALUES ($1, $2, $3, $4, $5)`,
+						p.SKU, SignalPriceDrop, old.Price, merged.Price, now); err != nil {
+						return fmt.Errorf("product %s: price drop: %w", p.SKU, err)
+					}
+				}
 				p = merged
 				res.Updated++
 			} else {
@@ -386,24 +412,17 @@ func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult,
 		}
 		origins := make([]any, len(evs))
 		custs := make([]any, len(evs))
+		var keep []int // events to store: not those of erased people
 		for i := range evs {
 			a := &evs[i].Actor
-			strong := false
-			for _, id := range a.Identifiers {
-				strong = strong || !id.Weak
+			if r.suppressedHolder(a) != 0 {
+				r.result.Suppressed++
+				continue
 			}
-			var cust, origin int64
-			if strong {
-				if cust, origin, err = r.resolve(ctx, a, len(evs)-i); err != nil {
-					return err
-				}
-			} else {
-				for _, id := range a.Identifiers {
-					if m := r.known[id.Key()]; m != nil {
-						cust, origin = m.CustomerID, m.OriginCustomerID
-						break
-					}
-				}
+			keep = append(keep, i)
+			cust, origin, err := r.fileActor(ctx, a, len(evs)-i)
+			if err != nil {
+				return err
 			}
 			if cust != 0 {
 				custs[i], origins[i] = cust, origin
@@ -412,7 +431,7 @@ func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult,
 		if err := r.finish(ctx); err != nil {
 			return err
 		}
-		res.NewCustomers, res.Merges, res.Candidates = r.result.NewCustomers, r.result.Merges, r.result.Candidates
+		res.NewCustomers, res.Merges, res.Candidates, res.Suppressed = r.result.NewCustomers, r.result.Merges, r.result.Candidates, r.result.Suppressed
 		// Merges may have moved customers filed earlier in the batch.
 		for i := range evs {
 			if c, ok := custs[i].(int64); ok {
@@ -427,7 +446,8 @@ func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult,
 			}
 		}
 		n, err := db.insertMany(ctx, tx, `INSERT INTO events (customer_id, origin_customer_id, anonymous_id, type, name, occurred_at, received_at, source, message_id, sku, properties)`,
-			11, `ON CONFLICT (source, message_id) DO NOTHING`, len(evs), func(i int, args []any) []any {
+			11, `ON CONFLICT (source, message_id) DO NOTHING`, len(keep), func(j int, args []any) []any {
+				i := keep[j]
 				e := &evs[i]
 				props := string(e.Properties)
 				if props == "" {
@@ -439,13 +459,17 @@ func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult,
 			return fmt.Errorf("insert events: %w", err)
 		}
 		res.Inserted = int(n)
-		res.Unchanged = len(evs) - int(n)
+		res.Unchanged = len(keep) - int(n)
+		if n > 0 {
+			return db.markChanged(ctx, tx, res.CustomerIDs, r.now)
+		}
 		return nil
 	})
 	if err != nil {
 		return BatchResult{}, err
 	}
 	r.committed()
+	db.notifyChanged()
 	db.noteWrites(ctx, res.Inserted+res.NewCustomers)
 	return res, nil
 }

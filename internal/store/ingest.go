@@ -127,6 +127,11 @@ type PrivacyRequest struct {
 	Message     string                `json:"message,omitempty"`
 	CreatedAt   time.Time             `json:"created_at"`
 	HandledAt   *time.Time            `json:"handled_at,omitempty"`
+	// Set once the request was answered (privacy.go): the person it was
+	// about, why (erasure), and who acted.
+	CustomerID int64  `json:"customer_id,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	Actor      string `json:"actor,omitempty"`
 }
 
 // EnqueueInbox writes accepted requests.
@@ -379,8 +384,10 @@ func (db *DB) StitchAnonymous(ctx context.Context, anonymousIDs []string) (int64
 		if err != nil {
 			return err
 		}
+		var stitched []int64
 		for a, h := range held {
 			ids := waiting[a]
+			stitched = append(stitched, h.customer)
 			err := db.chunk(len(ids), 1, func(lo, hi int) error {
 				res, err := tx.ExecContext(ctx, `UPDATE events SET customer_id = $1, origin_customer_id = $2
 					WHERE customer_id IS NULL AND id IN (`+list(hi-lo, 3)+`)`, append([]any{h.customer, h.origin}, ids[lo:hi]...)...)
@@ -395,8 +402,12 @@ func (db *DB) StitchAnonymous(ctx context.Context, anonymousIDs []string) (int64
 				return err
 			}
 		}
-		return nil
+		// Segments counting events see the customers' newly known ones.
+		return db.markChanged(ctx, tx, stitched, db.Clock.Now())
 	})
+	if err == nil && n > 0 {
+		db.notifyChanged()
+	}
 	return n, err
 }
 
@@ -449,12 +460,14 @@ func (db *DB) AttachIdentifier(ctx context.Context, customerID int64, id identit
 			return err
 		}
 		target = r.current(target)
-		return nil
+		// A new identifier or consent can change segments (consent, LINE).
+		return db.markChanged(ctx, tx, []int64{target}, r.now)
 	})
 	if err != nil {
 		return 0, err
 	}
 	r.committed()
+	db.notifyChanged()
 	return target, nil
 }
 
@@ -537,7 +550,7 @@ func (db *DB) PrivacyRequests(ctx context.Context, status string, limit int) ([]
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
-	q := `SELECT id, source, ref, kind, shop, identifiers, payload, status, message, created_at, handled_at FROM privacy_requests`
+	q := `SELECT ` + privacyRequestCols + ` FROM privacy_requests`
 	args := []any{}
 	if status != "" {
 		q += ` WHERE status = $1`
@@ -548,24 +561,7 @@ func (db *DB) PrivacyRequests(ctx context.Context, status string, limit int) ([]
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []PrivacyRequest{}
-	for rows.Next() {
-		var p PrivacyRequest
-		var ids, payload string
-		var created int64
-		var handled sql.NullInt64
-		if err := rows.Scan(&p.ID, &p.Source, &p.Ref, &p.Kind, &p.Shop, &ids, &payload, &p.Status, &p.Message, &created, &handled); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(ids), &p.Identifiers); err != nil {
-			return nil, fmt.Errorf("privacy request %d: %w", p.ID, err)
-		}
-		p.Payload = json.RawMessage(payload)
-		p.CreatedAt, p.HandledAt = fromMS(created), fromNullMS(handled)
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return scanPrivacyRequests(rows)
 }
 
 // CreateLinkNonce stores an account-link nonce.

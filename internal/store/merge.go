@@ -59,12 +59,20 @@ func (db *DB) mergeInTx(ctx context.Context, tx *Tx, winner, loser int64, via id
 	if err != nil {
 		return 0, fmt.Errorf("merge: record: %w", err)
 	}
+	if reason != "auto" { // staff merges are audited; automatic ones are in merges
+		if err := db.auditTx(ctx, tx, actor, "customer.merge", "customer:"+itoa64(winner), fmt.Sprintf("merged customer %d into %d (%s, merge %d)", loser, winner, reason, id)); err != nil {
+			return 0, err
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE merge_candidates SET status = 'approved', decided_at = $1, decided_by = $2
 		WHERE status = 'pending' AND ((customer_a = $3 AND customer_b = $4) OR (customer_a = $4 AND customer_b = $3))`,
 		ms(now), actor, winner, loser); err != nil {
 		return 0, err
 	}
 	if err := db.markScoresDirty(ctx, tx, []int64{winner, loser}); err != nil {
+		return 0, err
+	}
+	if err := db.markChanged(ctx, tx, []int64{winner, loser}, now); err != nil {
 		return 0, err
 	}
 	return id, db.refreshAggregates(ctx, tx, []any{winner})
@@ -98,6 +106,9 @@ func (db *DB) MergeCustomers(ctx context.Context, winner, loser int64, actor str
 		id, err = db.mergeInTx(ctx, tx, winner, loser, identity.Identifier{Kind: "manual", Value: ""}, "manual", actor, db.Clock.Now())
 		return err
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
 	return id, err
 }
 
@@ -105,7 +116,7 @@ func (db *DB) MergeCustomers(ctx context.Context, winner, loser int64, actor str
 // row that arrived with it (or with profiles merged into it before), its
 // identifiers included; profile fields the winner got from it are cleared.
 func (db *DB) Unmerge(ctx context.Context, mergeID int64, actor string) error {
-	return db.inTx(ctx, func(tx *Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		if err := db.Dialect.LockResolution(ctx, tx); err != nil {
 			return err
 		}
@@ -148,6 +159,9 @@ func (db *DB) Unmerge(ctx context.Context, mergeID int64, actor string) error {
 		if err := bumpIdentityGeneration(ctx, tx); err != nil {
 			return err
 		}
+		if err := db.auditTx(ctx, tx, actor, "customer.unmerge", "customer:"+itoa64(loser), fmt.Sprintf("split customer %d from %d (merge %d)", loser, winner, mergeID)); err != nil {
+			return err
+		}
 		// Clear the fields the winner only had because of the loser.
 		w, err := scanCustomer(tx.QueryRowContext(ctx, `SELECT `+customerCols+` FROM customers WHERE id = $1`, winner))
 		if err != nil {
@@ -173,8 +187,15 @@ func (db *DB) Unmerge(ctx context.Context, mergeID int64, actor string) error {
 		if err := db.markScoresDirty(ctx, tx, []int64{loser, holder, winner}); err != nil {
 			return err
 		}
+		if err := db.markChanged(ctx, tx, []int64{loser, holder, winner}, now); err != nil {
+			return err
+		}
 		return db.refreshAggregates(ctx, tx, []any{loser, holder, winner})
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
+	return err
 }
 
 // canonical follows merged_into links to the customer that holds id's data.
@@ -252,6 +273,7 @@ func scanCandidates(rows *sql.Rows) ([]customer.MergeCandidate, error) {
 // DecideMergeCandidate approves (merging the two customers) or rejects a
 // waiting link.
 func (db *DB) DecideMergeCandidate(ctx context.Context, id int64, approve bool, actor string) error {
+	defer db.notifyChanged()
 	return db.inTx(ctx, func(tx *Tx) error {
 		if err := db.Dialect.LockResolution(ctx, tx); err != nil {
 			return err
@@ -268,8 +290,10 @@ func (db *DB) DecideMergeCandidate(ctx context.Context, id int64, approve bool, 
 		}
 		now := db.Clock.Now()
 		if !approve {
-			_, err := tx.ExecContext(ctx, `UPDATE merge_candidates SET status = 'rejected', decided_at = $1, decided_by = $2 WHERE id = $3`, ms(now), actor, id)
-			return err
+			if _, err := tx.ExecContext(ctx, `UPDATE merge_candidates SET status = 'rejected', decided_at = $1, decided_by = $2 WHERE id = $3`, ms(now), actor, id); err != nil {
+				return err
+			}
+			return db.auditTx(ctx, tx, actor, "customer.merge_reject", "merge_candidate:"+itoa64(id), fmt.Sprintf("kept customers %d and %d apart", a, b))
 		}
 		if a, err = canonical(ctx, tx, a); err != nil {
 			return err

@@ -18,7 +18,9 @@ import (
 // customerTables lists every table whose rows belong to a customer through
 // customer_id and origin_customer_id. Merges move their rows; unmerges move
 // them back by origin. A feature that adds such a table adds it here.
-var customerTables = []string{"identities", "orders", "events", "consent_records", "customer_tags", "notes", "inquiries", "messages", "message_events", "push_subscriptions"}
+var customerTables = []string{"identities", "orders", "events", "consent_records", "customer_tags", "notes", "inquiries", "messages", "message_events", "push_subscriptions",
+	"journey_enrollments", "outbox",
+	"subscriptions", "subscription_changes", "survey_invitations", "survey_responses", "survey_answers", "reviews", "inquiry_tags", "inquiry_replies"}
 
 // RegisterCustomerTable adds a table to those moved by merges. Call it at
 // start-up (before any store is used), from the package that owns the table.
@@ -62,6 +64,12 @@ type resolver struct {
 	latest    map[string]bool // customer/channel → latest consent state, loaded lazily
 	moved     map[int64]int64 // loser → winner of merges done in this batch
 	result    BatchResult
+
+	// Suppression of erased people's identifiers (privacy.go): suppKey is
+	// nil while nobody was erased; suppressed maps an identifier key to the
+	// erased customer it belonged to, or 0 once looked up and not found.
+	suppKey    []byte
+	suppressed map[string]int64
 }
 
 type custState struct {
@@ -100,6 +108,16 @@ func (db *DB) newResolver(ctx context.Context, tx *Tx) (*resolver, error) {
 		return nil, err
 	}
 	db.idents.sync(r.gen)
+	var one int
+	switch err := tx.QueryRowContext(ctx, `SELECT 1 FROM suppressed_identifiers LIMIT 1`).Scan(&one); {
+	case err == nil:
+		if r.suppKey, err = suppressionKey(ctx, tx, false); err != nil {
+			return nil, err
+		}
+		r.suppressed = map[string]int64{}
+	case !isNoRows(err):
+		return nil, fmt.Errorf("read suppression list: %w", err)
+	}
 	var raw string
 	err = tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = $1`, identityPolicySetting).Scan(&raw)
 	if err == nil {
@@ -131,9 +149,70 @@ func (r *resolver) current(id int64) int64 {
 	}
 }
 
+// prefetchSuppressed looks up, when anyone was ever erased, which of recs'
+// identifiers are suppressed, and loads the erased customers they lead to.
+func (r *resolver) prefetchSuppressed(ctx context.Context, recs []*customer.Record) error {
+	if r.suppKey == nil {
+		return nil
+	}
+	byHash := map[string]string{}
+	var hashes []any
+	for _, rec := range recs {
+		for _, id := range rec.Identifiers {
+			k := id.Key()
+			if _, ok := r.suppressed[k]; ok {
+				continue
+			}
+			r.suppressed[k] = 0
+			h := suppressionHash(r.suppKey, id)
+			byHash[h] = k
+			hashes = append(hashes, h)
+		}
+	}
+	var holders []int64
+	err := r.db.chunk(len(hashes), 1, func(lo, hi int) error {
+		rows, err := r.tx.QueryContext(ctx, `SELECT hash, customer_id FROM suppressed_identifiers WHERE hash IN (`+list(hi-lo, 1)+`)`, hashes[lo:hi]...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var h string
+			var c int64
+			if err := rows.Scan(&h, &c); err != nil {
+				return err
+			}
+			r.suppressed[byHash[h]] = c
+			holders = append(holders, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return fmt.Errorf("look up suppressed identifiers: %w", err)
+	}
+	return r.loadCustomers(ctx, holders)
+}
+
+// suppressedHolder returns the erased customer a record's suppressed
+// identifier belongs to, or 0 when none of its identifiers is suppressed.
+func (r *resolver) suppressedHolder(rec *customer.Record) int64 {
+	if r.suppKey == nil {
+		return 0
+	}
+	for _, id := range rec.Identifiers {
+		if c := r.suppressed[id.Key()]; c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
 // prefetch looks up every identifier of recs at once: from the cache, then
 // from the database for the rest.
 func (r *resolver) prefetch(ctx context.Context, recs []*customer.Record) error {
+	if err := r.prefetchSuppressed(ctx, recs); err != nil {
+		return err
+	}
 	groups := map[[2]string][]string{}
 	var holders []int64
 	for _, rec := range recs {
@@ -223,6 +302,14 @@ func (r *resolver) loadCustomers(ctx context.Context, ids []int64) error {
 func (r *resolver) resolve(ctx context.Context, rec *customer.Record, remaining int) (target, origin int64, err error) {
 	if rec.Empty() {
 		return 0, 0, nil
+	}
+	// An erased person's identifier: file the record under the erased
+	// (empty) customer, keeping none of its personal data, identifiers,
+	// consents or tags, so that an old export imported again neither
+	// recreates the person nor loses the order facts reports count.
+	if c := r.suppressedHolder(rec); c != 0 {
+		r.result.Suppressed++
+		return c, c, nil
 	}
 	matches := make([]*identity.Match, len(rec.Identifiers))
 	for i, id := range rec.Identifiers {

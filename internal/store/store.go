@@ -21,6 +21,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/event"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/product"
+	"github.com/enishi-crm/enishi/internal/secret"
 )
 
 // Store is everything enishi asks of its database.
@@ -78,6 +79,12 @@ type Store interface {
 
 	// Real-time ingestion: the durable inbox and the integrations' tables.
 	IngestStore
+	// Segments, journeys, the outbox and campaigns: the engine that acts
+	// on the data (docs/segments.md, docs/journeys.md, docs/campaigns.md).
+	SegmentStore
+	JourneyStore
+	OutboxStore
+	CampaignStore
 
 	// Settings are small JSON or text values by key.
 	Setting(ctx context.Context, key string) (string, bool, error)
@@ -88,6 +95,14 @@ type Store interface {
 	ImportRunStore
 	ChannelStore
 	AnalyticsStore
+	SecurityStore
+	PrivacyStore
+	RetentionStore
+	SubscriptionStore
+	ReviewStore
+	SurveyStore
+	InquiryStore
+	VOCSegmentStore
 }
 
 // BatchResult counts what one import call did.
@@ -98,6 +113,10 @@ type BatchResult struct {
 	NewCustomers int `json:"new_customers"`
 	Merges       int `json:"merges"`
 	Candidates   int `json:"merge_candidates"`
+	// Suppressed counts records that carried an erased person's identifier:
+	// orders and customer records are filed under the erased customer
+	// without personal data; events are not stored.
+	Suppressed int `json:"suppressed"`
 	// CustomerIDs lists, per input record, the customer it was filed under
 	// (0 for records that name no customer, such as products).
 	CustomerIDs []int64 `json:"-"`
@@ -111,6 +130,7 @@ func (r *BatchResult) Add(o BatchResult) {
 	r.NewCustomers += o.NewCustomers
 	r.Merges += o.Merges
 	r.Candidates += o.Candidates
+	r.Suppressed += o.Suppressed
 }
 
 // Stats are the headline counts (`enishi stats`).
@@ -155,6 +175,11 @@ type User struct {
 	PasswordHash string     `json:"-"`
 	CreatedAt    time.Time  `json:"created_at"`
 	DisabledAt   *time.Time `json:"disabled_at,omitempty"`
+	// TOTPSecret is the sealed TOTP seed ("" without a second factor);
+	// TOTPEnabled is true once a first code confirmed it.
+	TOTPSecret   string `json:"-"`
+	TOTPEnabled  bool   `json:"totp_enabled"`
+	TOTPLastStep int64  `json:"-"`
 }
 
 // Session is a signed-in browser. Only the token's hash is stored.
@@ -220,6 +245,10 @@ type Dialect interface {
 	// bulk path (PostgreSQL COPY); HasCopy says whether there is one.
 	HasCopy() bool
 	CopyRows(ctx context.Context, tx *Tx, table string, cols []string, rows [][]any) (int64, error)
+	// JSONText returns an expression for the text value of a key of the
+	// JSON object in column col; key is an SQL expression (a parameter)
+	// holding a key of letters, digits, '_', '-' and '.'.
+	JSONText(col, key string) string
 }
 
 // DB implements Store over database/sql. Writes go to Write; reads to Read,
@@ -233,6 +262,9 @@ type DB struct {
 	stmts  stmtCache
 	idents identCache
 	growth growth
+	tables tablePresence
+	wake   wakers
+	box    *secret.Box // seals secrets; nil until SetSecretBox
 }
 
 // New returns a store over the given pools.

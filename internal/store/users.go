@@ -9,15 +9,16 @@ import (
 	"github.com/enishi-crm/enishi/internal/errs"
 )
 
-const userCols = "id, email, name, role, password_hash, created_at, disabled_at"
+const userCols = "id, email, name, role, password_hash, created_at, disabled_at, totp_secret, totp_enabled_at, totp_last_step"
 
 func scanUser(r rowScanner) (*User, error) {
 	var u User
 	var created int64
-	var disabled sql.NullInt64
-	if err := r.Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &created, &disabled); err != nil {
+	var disabled, totpAt sql.NullInt64
+	if err := r.Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &created, &disabled, &u.TOTPSecret, &totpAt, &u.TOTPLastStep); err != nil {
 		return nil, err
 	}
+	u.TOTPEnabled = totpAt.Valid && u.TOTPSecret != ""
 	u.CreatedAt = fromMS(created)
 	u.DisabledAt = fromNullMS(disabled)
 	return &u, nil

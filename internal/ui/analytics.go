@@ -225,6 +225,9 @@ func (u *UI) exportReport(w http.ResponseWriter, r *http.Request) error {
 	if n > 0 {
 		name += "-" + strconv.Itoa(n+1)
 	}
+	if err := u.api.Audit(r, "report.export", "report:"+rp.Key, "format "+format+", table "+strconv.Itoa(n)); err != nil {
+		return err
+	}
 	return writeTable(w, format, name, t.Header, func(fn func([]any) error) error {
 		for _, row := range t.Rows {
 			vals := make([]any, len(row))

@@ -112,6 +112,9 @@ func (u *UI) saveAnalyticsSettings(w http.ResponseWriter, r *http.Request) error
 		pg.Error = pg.loc.errorText(err)
 		return u.render(w, r, http.StatusUnprocessableEntity, "analytics_settings", pg)
 	}
+	if err := u.api.Audit(r, "analytics.settings", "settings:analytics", ""); err != nil {
+		return err
+	}
 	u.reports.clear()
 	return redirect(w, r, "/settings/analytics", "settings_saved")
 }

@@ -2,6 +2,8 @@ package ui
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/enishi-crm/enishi/internal/auth"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
@@ -52,6 +54,9 @@ func (u *UI) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 		}
 		return u.showAPIKeys(w, r, http.StatusUnprocessableEntity, &apiKeysPage{Form: map[string]string{"name": name, "error": u.localeFor(r).errorText(err)}, Checked: scopes})
 	}
+	if err := u.api.Audit(r, "apikey.create", "api-key:"+strconv.FormatInt(k.ID, 10), "scopes "+strings.Join(k.Scopes, " ")); err != nil {
+		return err
+	}
 	return u.showAPIKeys(w, r, http.StatusOK, &apiKeysPage{Created: k, Secret: secret})
 }
 
@@ -62,6 +67,9 @@ func (u *UI) revokeAPIKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := u.cfg.Store.RevokeAPIKey(r.Context(), id); err != nil {
+		return err
+	}
+	if err := u.api.Audit(r, "apikey.revoke", "api-key:"+strconv.FormatInt(id, 10), ""); err != nil {
 		return err
 	}
 	return redirect(w, r, "/settings/api-keys", "key_revoked")

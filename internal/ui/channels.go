@@ -87,5 +87,8 @@ func (u *UI) saveChannelSettings(w http.ResponseWriter, r *http.Request) error {
 		}
 		return u.showChannels(w, r, http.StatusUnprocessableEntity, set, u.localeFor(r).errorText(err), false)
 	}
+	if err := u.api.Audit(r, "channels.settings", "settings:channels", ""); err != nil {
+		return err
+	}
 	return redirect(w, r, "/settings/channels", "settings_saved")
 }

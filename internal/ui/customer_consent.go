@@ -25,5 +25,8 @@ func (u *UI) recordConsent(w http.ResponseWriter, r *http.Request) error {
 	if err := u.cfg.Store.RecordConsent(r.Context(), id, c); err != nil {
 		return u.formFailed(w, r, id, "consent", "", err, nil)
 	}
+	if err := u.api.Audit(r, "customer.consent", "customer:"+strconv.FormatInt(id, 10), c.Channel+" granted="+granted); err != nil {
+		return err
+	}
 	return redirect(w, r, "/customers/"+strconv.FormatInt(id, 10)+"#consents", "consent_saved")
 }

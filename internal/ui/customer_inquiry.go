@@ -23,5 +23,8 @@ func (u *UI) addInquiry(w http.ResponseWriter, r *http.Request) error {
 	if _, err := u.cfg.Store.AddInquiry(r.Context(), inq); err != nil {
 		return u.formFailed(w, r, id, "inquiry", "", err, values)
 	}
+	if err := u.api.Audit(r, "customer.inquiry", "customer:"+strconv.FormatInt(id, 10), ""); err != nil {
+		return err
+	}
 	return redirect(w, r, "/customers/"+strconv.FormatInt(id, 10)+"#timeline", "inquiry_added")
 }

@@ -21,6 +21,9 @@ func (u *UI) addNote(w http.ResponseWriter, r *http.Request) error {
 	if _, err := u.cfg.Store.AddNote(r.Context(), id, enishihttp.PrincipalFrom(r.Context()).Actor(), body); err != nil {
 		return u.formFailed(w, r, id, "note", "", err, map[string]string{"body": body})
 	}
+	if err := u.api.Audit(r, "customer.note", "customer:"+strconv.FormatInt(id, 10), ""); err != nil {
+		return err
+	}
 	return redirect(w, r, "/customers/"+strconv.FormatInt(id, 10)+"#timeline", "note_added")
 }
 

@@ -25,5 +25,8 @@ func (u *UI) addTags(w http.ResponseWriter, r *http.Request) error {
 	if err := u.cfg.Store.AddTags(r.Context(), id, tags); err != nil {
 		return u.formFailed(w, r, id, "tags", "", err, map[string]string{"tags": raw})
 	}
+	if err := u.api.Audit(r, "customer.tags", "customer:"+strconv.FormatInt(id, 10), strconv.Itoa(len(tags))+" tag(s) added"); err != nil {
+		return err
+	}
 	return redirect(w, r, "/customers/"+strconv.FormatInt(id, 10)+"#tags", "tags_added")
 }

@@ -40,6 +40,9 @@ func (u *UI) exportCustomers(w http.ResponseWriter, r *http.Request) error {
 	header := []string{"id", loc.T("customers.name"), loc.T("customers.kana"), loc.T("customers.email"), loc.T("customers.phone"),
 		loc.T("customers.prefecture"), loc.T("customers.orders"), loc.T("customers.spent"), loc.T("customers.last_order"), loc.T("customer.since")}
 	name := "customers-" + u.cfg.Clock.Now().In(clock.Tokyo).Format("20060102-1504")
+	if err := u.api.Audit(r, "customer.export", "", "format "+format+", masked="+strconv.FormatBool(masked)+", filters "+filterValues(q).Encode()); err != nil {
+		return err
+	}
 	return writeTable(w, format, name, header, func(fn func(row []any) error) error {
 		q.Limit, q.NoTotal = exportBatch, true
 		for {

@@ -52,5 +52,8 @@ func (u *UI) saveIdentityPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err := u.cfg.Store.SetSetting(r.Context(), identityPolicySetting, string(b)); err != nil {
 		return err
 	}
+	if err := u.api.Audit(r, "settings.set", "settings:"+identityPolicySetting, string(b)); err != nil {
+		return err
+	}
 	return redirect(w, r, "/settings/identity", "settings_saved")
 }

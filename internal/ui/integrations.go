@@ -3,6 +3,7 @@ package ui
 import (
 	"github.com/enishi-crm/enishi/internal/channel"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/enishi-crm/enishi/internal/auth"
@@ -80,6 +81,9 @@ func (u *UI) createWriteKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := u.api.Audit(r, "apikey.create", "api-key:"+strconv.FormatInt(k.ID, 10), "scopes ingest:write"); err != nil {
+		return err
+	}
 	return u.showIntegrations(w, r, http.StatusOK, &integrationsPage{NewKey: k, Secret: secret})
 }
 
@@ -95,6 +99,9 @@ func (u *UI) setIntegrationSecret(w http.ResponseWriter, r *http.Request) error 
 		return u.showIntegrations(w, r, http.StatusUnprocessableEntity, &integrationsPage{base: b})
 	}
 	if err := u.api.Ingest().Secrets().SetSecret(r.Context(), name, value); err != nil {
+		return err
+	}
+	if err := u.api.Audit(r, "secret.set", "secret:"+name, ""); err != nil {
 		return err
 	}
 	return redirect(w, r, "/settings/integrations", "secret_saved")
@@ -117,6 +124,9 @@ func (u *UI) retryDeadLetter(w http.ResponseWriter, r *http.Request) error {
 		return errs.Errorf(errs.NotFound, "no action %q", r.PathValue("action"))
 	}
 	if err != nil {
+		return err
+	}
+	if err := u.api.Audit(r, "ingest.retry", "inbox:"+strconv.FormatInt(id, 10), r.PathValue("action")); err != nil {
 		return err
 	}
 	return redirect(w, r, "/settings/integrations#dead", "dead_"+r.PathValue("action"))

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/enishi-crm/enishi/internal/errs"
+	enishihttp "github.com/enishi-crm/enishi/internal/http"
 )
 
 //go:embed locale/*.json
@@ -98,15 +98,6 @@ func (u *UI) language(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: code, Path: "/", MaxAge: int((365 * 24 * time.Hour).Seconds()),
 		HttpOnly: true, Secure: u.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
-	http.Redirect(w, r, localPath(r.URL.Query().Get("next"), "/"), http.StatusSeeOther)
+	http.Redirect(w, r, enishihttp.LocalRedirectTarget(r.URL.Query().Get("next")), http.StatusSeeOther)
 	return nil
-}
-
-// localPath returns p when it is a path on this site, else def: redirects
-// after sign-in or a language switch never leave the site.
-func localPath(p, def string) string {
-	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
-		return def
-	}
-	return p
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/enishi-crm/enishi/internal/auth"
 	"github.com/enishi-crm/enishi/internal/errs"
+	enishihttp "github.com/enishi-crm/enishi/internal/http"
 )
 
 // loginCSRFCookie holds the token the sign-in form echoes (double submit):
@@ -20,6 +21,7 @@ type loginPage struct {
 	Email     string
 	Next      string
 	LoginCSRF string
+	NeedTOTP  bool // the account has a second factor: ask for its code
 }
 
 func (u *UI) loginForm(w http.ResponseWriter, r *http.Request) error {
@@ -27,6 +29,10 @@ func (u *UI) loginForm(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (u *UI) showLogin(w http.ResponseWriter, r *http.Request, status int, email, errKey string) error {
+	return u.showLoginPage(w, r, status, email, errKey, false)
+}
+
+func (u *UI) showLoginPage(w http.ResponseWriter, r *http.Request, status int, email, errKey string, totp bool) error {
 	token := auth.RandomToken(24)
 	http.SetCookie(w, &http.Cookie{Name: loginCSRFCookie, Value: token, Path: "/login", HttpOnly: true, Secure: u.cfg.SecureCookies,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(time.Hour.Seconds())})
@@ -38,7 +44,7 @@ func (u *UI) showLogin(w http.ResponseWriter, r *http.Request, status int, email
 	if r.Method == http.MethodPost {
 		next = r.PostFormValue("next")
 	}
-	return u.render(w, r, status, "login", &loginPage{base: b, Email: email, Next: localPath(next, ""), LoginCSRF: token})
+	return u.render(w, r, status, "login", &loginPage{base: b, Email: email, Next: enishihttp.LocalRedirectTarget(next), LoginCSRF: token, NeedTOTP: totp})
 }
 
 // login checks the credentials through the server's Login (the same
@@ -53,19 +59,27 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf_token"))) != 1 {
 		return u.showLogin(w, r, http.StatusForbidden, email, "login.expired")
 	}
-	token, _, err := u.api.Login(r.Context(), email, r.PostFormValue("password"), remoteIP(r), r.UserAgent())
-	switch errs.Code(err) {
-	case "":
-	case errs.Unauthorized:
+	_, _, err = u.api.SignIn(w, r, email, r.PostFormValue("password"), r.PostFormValue("totp"))
+	switch {
+	case err == nil:
+	case err == enishihttp.ErrTOTPRequired:
+		key := "login.totp"
+		if r.PostFormValue("totp") != "" {
+			key = "login.totp_wrong"
+		}
+		return u.showLoginPage(w, r, http.StatusUnauthorized, email, key, true)
+	case errs.Code(err) == errs.Unauthorized:
+		if r.PostFormValue("totp") != "" {
+			return u.showLoginPage(w, r, http.StatusUnauthorized, email, "login.totp_wrong", true)
+		}
 		return u.showLogin(w, r, http.StatusUnauthorized, email, "login.wrong")
-	case errs.RateLimited:
+	case errs.Code(err) == errs.RateLimited:
 		return u.showLogin(w, r, http.StatusTooManyRequests, email, "login.throttled")
 	default:
 		return err
 	}
 	http.SetCookie(w, &http.Cookie{Name: loginCSRFCookie, Value: "", Path: "/login", MaxAge: -1})
-	u.api.SetSessionCookie(w, token)
-	http.Redirect(w, r, localPath(r.PostFormValue("next"), "/"), http.StatusSeeOther)
+	http.Redirect(w, r, enishihttp.LocalRedirectTarget(r.PostFormValue("next")), http.StatusSeeOther)
 	return nil
 }
 
@@ -81,6 +95,9 @@ func remoteIP(r *http.Request) string {
 // logout ends the session (the form carries the CSRF token).
 func (u *UI) logout(w http.ResponseWriter, r *http.Request) error {
 	if err := u.api.Logout(w, r); err != nil {
+		return err
+	}
+	if err := u.api.Audit(r, "auth.logout", "", ""); err != nil {
 		return err
 	}
 	http.Redirect(w, r, "/login", http.StatusSeeOther)

@@ -5,7 +5,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/enishi-crm/enishi/internal/errs"
-	enishihttp "github.com/enishi-crm/enishi/internal/http"
 )
 
 type passwordPage struct {
@@ -32,23 +31,19 @@ func (u *UI) changePassword(w http.ResponseWriter, r *http.Request) error {
 		return fail("password.mismatch")
 	case utf8.RuneCountInString(next) < 10:
 		return fail("password.short")
+	case next == current:
+		return fail("password.same")
 	}
-	p := enishihttp.PrincipalFrom(r.Context())
-	err := enishihttp.ChangePassword(r.Context(), u.cfg.Store, p.UserID, current, next)
+	_, err := u.api.ChangeOwnPassword(w, r, current, next)
 	var e *errs.Error
-	if asErr(err, &e) && e.Field == "current" {
+	if asErr(err, &e) && e.Field == "current_password" {
 		return fail("password.wrong")
 	}
 	if asErr(err, &e) && e.Field == "password" {
-		return fail("password.same")
+		return fail("password.short")
 	}
 	if err != nil {
 		return err
 	}
-	token, _, err := u.api.Login(r.Context(), p.Email, next, remoteIP(r), r.UserAgent())
-	if err != nil {
-		return err
-	}
-	u.api.SetSessionCookie(w, token)
 	return redirect(w, r, "/account/password", "password_changed")
 }

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/enishi-crm/enishi/internal/auth"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
@@ -48,6 +49,9 @@ func (u *UI) createUser(w http.ResponseWriter, r *http.Request) error {
 		}
 		form["error"] = u.localeFor(r).errorText(err)
 		return u.showUsers(w, r, http.StatusUnprocessableEntity, &usersPage{Form: form})
+	}
+	if err := u.api.Audit(r, "user.create", "user:"+strconv.FormatInt(user.ID, 10), "role "+user.Role); err != nil {
+		return err
 	}
 	pg := &usersPage{Created: user}
 	if r.PostFormValue("password") == "" {

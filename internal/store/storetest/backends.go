@@ -16,6 +16,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/enishi-crm/enishi/internal/clock"
+	"github.com/enishi-crm/enishi/internal/secret"
 	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/store/postgres"
 	"github.com/enishi-crm/enishi/internal/store/sqlite"
@@ -40,8 +41,17 @@ func SQLite(t testing.TB, c clock.Clock) *store.DB {
 	if err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	db.SetSecretBox(TestSecretBox)
 	return db
 }
+
+// TestSecretBox seals the secrets of test stores, as ENISHI_SECRET_KEY does
+// in production; tests of a store without a key set it to nil.
+var TestSecretBox = func() *secret.Box {
+	k, _ := secret.ParseKey(secret.GenerateKey())
+	b, _ := secret.NewBox(k)
+	return b
+}()
 
 // PostgresURL returns a URL for a new, empty schema on the test server, and
 // drops the schema when the test ends. Without a server it fails the test if
@@ -91,6 +101,7 @@ func Postgres(t testing.TB, c clock.Clock) *store.DB {
 	if err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	db.SetSecretBox(TestSecretBox)
 	return db
 }
 

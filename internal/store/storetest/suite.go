@@ -28,9 +28,13 @@ func suites() [][]Case {
 	return [][]Case{
 		coreCases(),
 		uiCases(),
+		segmentCases(),
 		channelCases(),
 		ingestCases(),
 		analyticsCases(),
+		securityCases(),
+		subscriptionCases(),
+		vocCases(),
 	}
 }
 
@@ -78,7 +82,7 @@ func coreCases() []Case {
 }
 
 // CheckIntegrity verifies what the schema cannot: every customer-owned row
-// points at an active customer, merged customers point at a customer, and
+// points at an active (or erased, emptied) customer, merged customers point at a customer, and
 // stored aggregates equal a recomputation from paid orders.
 func CheckIntegrity(t testing.TB, db *store.DB) {
 	t.Helper()
@@ -86,7 +90,7 @@ func CheckIntegrity(t testing.TB, db *store.DB) {
 	for _, table := range store.CustomerTables() {
 		var n int
 		err := db.Read.QueryRowContext(ctx, `SELECT count(*) FROM `+table+` x WHERE x.customer_id IS NOT NULL AND NOT EXISTS
-			(SELECT 1 FROM customers c WHERE c.id = x.customer_id AND c.status = 'active')`).Scan(&n)
+			(SELECT 1 FROM customers c WHERE c.id = x.customer_id AND c.status IN ('active', 'erased'))`).Scan(&n)
 		if err != nil {
 			t.Fatalf("integrity %s: %v", table, err)
 		}
@@ -119,7 +123,7 @@ func CheckIntegrity(t testing.TB, db *store.DB) {
 	err := db.Read.QueryRowContext(ctx, `SELECT count(*) FROM customers c
 		LEFT JOIN (SELECT customer_id, count(*) AS n, sum(total) AS s, min(ordered_at) AS f, max(ordered_at) AS l
 		           FROM orders WHERE status = 'paid' GROUP BY customer_id) a ON a.customer_id = c.id
-		WHERE c.status = 'active' AND (c.order_count <> coalesce(a.n, 0) OR c.total_spent <> coalesce(a.s, 0)
+		WHERE c.status IN ('active', 'erased') AND (c.order_count <> coalesce(a.n, 0) OR c.total_spent <> coalesce(a.s, 0)
 		   OR coalesce(c.first_order_at, -1) <> coalesce(a.f, -1) OR coalesce(c.last_order_at, -1) <> coalesce(a.l, -1))`).Scan(&n)
 	if err != nil {
 		t.Fatal(err)
