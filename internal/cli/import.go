@@ -106,6 +106,11 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 	} else {
 		fmt.Fprintln(env.Stdout, summary(rep, name))
 	}
+	if kind == importer.Orders && !*dryRun {
+		if err := evaluateQueuedRanks(ctx, env, st, !*asJSON); err != nil {
+			return err
+		}
+	}
 	if rep.RejectedRows > 0 {
 		return partialError{fmt.Sprintf("%d rows rejected", rep.RejectedRows)}
 	}

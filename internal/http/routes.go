@@ -45,6 +45,7 @@ func (s *Server) routesCore() {
 	s.routesPrivacy()
 	s.routesChannels()
 	s.routesIngest()
+	s.routesLoyalty()
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {

@@ -22,6 +22,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/content"
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/ingest"
+	"github.com/enishi-crm/enishi/internal/loyalty"
 	"github.com/enishi-crm/enishi/internal/metrics"
 	"github.com/enishi-crm/enishi/internal/outbox"
 	"github.com/enishi-crm/enishi/internal/privacy"
@@ -40,6 +41,8 @@ type Config struct {
 	Log      *slog.Logger
 	// SecureCookies marks session cookies Secure (serving over TLS).
 	SecureCookies bool
+	// DiscountCodes writes coupon codes to Shopify (nil: not configured).
+	DiscountCodes loyalty.DiscountCodeWriter
 	// Dispatcher sends campaign test messages (nil: test sends fail with
 	// a clear error until a channel is configured).
 	Dispatcher outbox.Dispatcher

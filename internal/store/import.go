@@ -98,6 +98,9 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		if err := db.linkOrderDeliveries(ctx, tx, r, orders, upserts, origins); err != nil {
 			return err
 		}
+		if err := db.ordersLoyalty(ctx, tx, orders, origins, upserts, newIdx, r); err != nil {
+			return err
+		}
 		changed := orderCustomers(orders, upserts, r)
 		if err := db.markScoresDirty(ctx, tx, changed); err != nil {
 			return err

@@ -94,6 +94,7 @@ type Store interface {
 
 	ImportRunStore
 	ChannelStore
+	LoyaltyStore
 	AnalyticsStore
 	SecurityStore
 	PrivacyStore
