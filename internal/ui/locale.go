@@ -4,6 +4,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
 )
 
-//go:embed locale/*.json
+//go:embed locale
 var localeFS embed.FS
 
 // langCookie remembers the language a person chose.
@@ -35,13 +36,31 @@ type locales struct {
 func loadLocales() (*locales, error) {
 	ls := &locales{byCode: map[string]*locale{}}
 	for _, code := range []string{"ja", "en"} {
-		b, err := localeFS.ReadFile("locale/" + code + ".json")
+		l := &locale{Code: code, msgs: map[string]string{}}
+		// locale/CODE.json holds the common catalogue; each area may keep
+		// its own keys in locale/CODE/AREA.json. A key defined twice is an
+		// error, so two files never silently disagree.
+		files := []string{"locale/" + code + ".json"}
+		more, err := fs.Glob(localeFS, "locale/"+code+"/*.json")
 		if err != nil {
 			return nil, err
 		}
-		l := &locale{Code: code, msgs: map[string]string{}}
-		if err := json.Unmarshal(b, &l.msgs); err != nil {
-			return nil, fmt.Errorf("ui locale %s: %w", code, err)
+		files = append(files, more...)
+		for _, f := range files {
+			b, err := localeFS.ReadFile(f)
+			if err != nil {
+				return nil, err
+			}
+			var msgs map[string]string
+			if err := json.Unmarshal(b, &msgs); err != nil {
+				return nil, fmt.Errorf("ui locale %s: %w", f, err)
+			}
+			for k, v := range msgs {
+				if _, dup := l.msgs[k]; dup {
+					return nil, fmt.Errorf("ui locale %s: key %q is defined twice", f, k)
+				}
+				l.msgs[k] = v
+			}
 		}
 		ls.byCode[code] = l
 	}
