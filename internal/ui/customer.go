@@ -32,6 +32,7 @@ type customerPage struct {
 	Inquiry    []string // inquiry statuses
 	Scores     *analytics.Scores
 	Recs       []analytics.Recommendation
+	customerExtras
 }
 
 // recommendationsShown is how many recommended products the 360 lists.
@@ -126,6 +127,9 @@ func (u *UI) show360(w http.ResponseWriter, r *http.Request, id int64, status in
 		if pg.Recs, err = u.cfg.Store.Recommendations(ctx, v.ID, recommendationsShown); err != nil {
 			return err
 		}
+	}
+	if err := u.loadCustomerExtras(ctx, pg); err != nil {
+		return err
 	}
 	return u.render(w, r, status, "customer", pg)
 }

@@ -3,7 +3,6 @@ package ui
 import (
 	"net/http"
 	"strconv"
-	"strings"
 )
 
 // addTags tags the customer; several tags are separated by commas (、 too).
@@ -13,12 +12,7 @@ func (u *UI) addTags(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	raw := r.PostFormValue("tags")
-	var tags []string
-	for _, t := range strings.FieldsFunc(raw, func(c rune) bool { return c == ',' || c == '、' || c == '，' }) {
-		if t = strings.TrimSpace(t); t != "" {
-			tags = append(tags, t)
-		}
-	}
+	tags := splitList(raw)
 	if len(tags) == 0 {
 		return u.formFailed(w, r, id, "tags", "tags.required", nil, map[string]string{"tags": raw})
 	}
