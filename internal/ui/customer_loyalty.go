@@ -9,12 +9,15 @@ import (
 
 	"github.com/enishi-crm/enishi/internal/auth"
 	"github.com/enishi-crm/enishi/internal/loyalty"
+	"github.com/enishi-crm/enishi/internal/subscription"
 )
 
 // customerExtras are the parts of the customer 360 beyond the profile:
-// loyalty (rank, points, coupons) and the forms that change them.
+// loyalty (rank, points, coupons) with the forms that change them, and
+// subscriptions.
 type customerExtras struct {
-	Loyalty *loyalty.CustomerSummary
+	Subscriptions []subscription.Contract
+	Loyalty       *loyalty.CustomerSummary
 	// OpenCampaigns are the coupon campaigns staff can issue from now.
 	OpenCampaigns []loyalty.CampaignStats
 	// FormKey makes a points or coupon form idempotent: a double click or
@@ -24,9 +27,12 @@ type customerExtras struct {
 	TierNames map[string]string
 }
 
-// loadCustomerExtras fills the 360's loyalty panel.
+// loadCustomerExtras fills the 360's loyalty and subscription panels.
 func (u *UI) loadCustomerExtras(ctx context.Context, pg *customerPage) error {
 	var err error
+	if pg.Subscriptions, err = u.cfg.Store.CustomerSubscriptions(ctx, pg.CustomerID); err != nil {
+		return err
+	}
 	if pg.Loyalty, err = u.cfg.Store.CustomerLoyalty(ctx, pg.CustomerID); err != nil {
 		return err
 	}

@@ -31,15 +31,23 @@ func (u *UI) addNote(w http.ResponseWriter, r *http.Request) error {
 // catalogue key, or the store's validation error) and what was typed.
 // Errors other than validation ones go to the error page.
 func (u *UI) formFailed(w http.ResponseWriter, r *http.Request, id int64, form, key string, err error, values map[string]string) error {
-	loc := u.localeFor(r)
-	msg := ""
-	switch {
-	case key != "":
-		msg = loc.T(key)
-	case isValidation(err):
-		msg = loc.errorText(err)
-	default:
+	msg, err := u.formMessage(r, key, err)
+	if err != nil {
 		return err
 	}
 	return u.show360(w, r, id, http.StatusUnprocessableEntity, formState{Name: form, Error: msg, Values: values})
+}
+
+// formMessage is the message for a failed form: the catalogue's text for
+// key, or the store's explanation of a validation error. Any other error
+// is returned, for the error page.
+func (u *UI) formMessage(r *http.Request, key string, err error) (string, error) {
+	loc := u.localeFor(r)
+	switch {
+	case key != "":
+		return loc.T(key), nil
+	case isValidation(err):
+		return loc.errorText(err), nil
+	}
+	return "", err
 }

@@ -151,6 +151,7 @@ var menu = []menuItem{
 	{"customers", "/customers", []auth.Permission{auth.CustomersRead}},
 	{"candidates", "/merge-candidates", []auth.Permission{auth.CustomersRead}},
 	{"imports", "/imports", []auth.Permission{auth.ImportsWrite}},
+	{"voice", "/voice", []auth.Permission{auth.CustomersRead}},
 	{"loyalty", "/loyalty", []auth.Permission{auth.ReportsRead, auth.LoyaltyWrite}},
 	{"settings", "/settings", []auth.Permission{auth.UsersManage, auth.KeysManage, auth.SettingsWrite}},
 }

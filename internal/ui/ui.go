@@ -168,6 +168,7 @@ func (u *UI) routes() {
 	u.page("POST /settings/identity", auth.SettingsWrite, u.saveIdentityPolicy)
 
 	u.routesLoyalty()
+	u.routesVoice()
 }
 
 // home sends people to the first page their role may open.
