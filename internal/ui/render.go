@@ -153,7 +153,7 @@ var menu = []menuItem{
 	{"imports", "/imports", []auth.Permission{auth.ImportsWrite}},
 	{"voice", "/voice", []auth.Permission{auth.CustomersRead}},
 	{"loyalty", "/loyalty", []auth.Permission{auth.ReportsRead, auth.LoyaltyWrite}},
-	{"settings", "/settings", []auth.Permission{auth.UsersManage, auth.KeysManage, auth.SettingsWrite}},
+	{"settings", "/settings", []auth.Permission{auth.UsersManage, auth.KeysManage, auth.SettingsWrite, auth.AuditRead}},
 }
 
 type menuItem struct {

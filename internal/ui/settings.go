@@ -19,6 +19,8 @@ var settingsPages = []struct {
 	{"/settings/analytics", auth.SettingsWrite},
 	{"/settings/integrations", auth.SettingsWrite},
 	{"/settings/channels", auth.SettingsWrite},
+	{"/settings/roles", auth.UsersManage},
+	{"/settings/audit", auth.AuditRead},
 }
 
 // settings opens the first settings tab the user may use.

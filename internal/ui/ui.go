@@ -169,6 +169,7 @@ func (u *UI) routes() {
 
 	u.routesLoyalty()
 	u.routesVoice()
+	u.routesSecurity()
 }
 
 // home sends people to the first page their role may open.

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/enishi-crm/enishi/internal/auth"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
 	"github.com/enishi-crm/enishi/internal/store"
 )
@@ -17,7 +16,9 @@ type usersPage struct {
 	// shown this once.
 	Created  *store.User
 	Password string
-	Form     map[string]string
+	// Reset is the user whose password was just reset to Password.
+	Reset *store.User
+	Form  map[string]string
 }
 
 // users lists staff accounts and their roles.
@@ -30,8 +31,10 @@ func (u *UI) showUsers(w http.ResponseWriter, r *http.Request, status int, pg *u
 	if pg.Form != nil {
 		pg.Error = pg.Form["error"]
 	}
-	pg.Roles = auth.RoleNames
 	var err error
+	if pg.Roles, err = u.roleNames(r.Context()); err != nil {
+		return err
+	}
 	if pg.Users, err = u.cfg.Store.ListUsers(r.Context()); err != nil {
 		return err
 	}
