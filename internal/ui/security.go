@@ -26,6 +26,9 @@ func (u *UI) routesSecurity() {
 	u.page("POST /settings/suppressions", auth.CustomersWrite, u.addSuppression)
 	u.page("POST /settings/suppressions/delete", auth.CustomersWrite, u.deleteSuppression)
 
+	u.page("GET /settings/messaging", auth.SettingsWrite, u.messagingSettings)
+	u.page("POST /settings/messaging", auth.SettingsWrite, u.saveMessagingSettings)
+
 	u.page("GET /account/totp", "", u.totpPage)
 	u.page("POST /account/totp", "", u.totpSetup)
 	u.page("POST /account/totp/confirm", "", u.totpConfirm)

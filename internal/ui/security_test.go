@@ -256,3 +256,35 @@ func TestSuppressionListAddAndRemove(t *testing.T) {
 		t.Errorf("still suppressed: %+v", list)
 	}
 }
+
+func TestMessagingRulesQuietHoursAndCaps(t *testing.T) {
+	s := newSite(t)
+	c := s.as("admin")
+	_, page := c.get("/settings/messaging")
+	if !strings.Contains(page, `name="day_email" inputmode="numeric" value="2"`) || !strings.Contains(page, `value="21:00"`) {
+		t.Errorf("the default rules are not shown")
+	}
+	form := url.Values{"quiet": {"1"}, "start": {"22:00"}, "end": {"08:30"}, "day_email": {"1"}, "week_email": {"3"}, "week_*": {"6"}}
+	if resp, body := c.form("/settings/messaging", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %d %.300s", resp.StatusCode, body)
+	}
+	rules, err := s.db.MessagingRules(bg)
+	if err != nil || rules.QuietHours == nil || rules.QuietHours.Start != "22:00" || len(rules.Caps) != 3 {
+		t.Fatalf("rules = %+v %v", rules, err)
+	}
+	form.Set("start", "25:00")
+	if resp, body := c.form("/settings/messaging", form); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `class="field-error"`) {
+		t.Errorf("bad time: %d", resp.StatusCode)
+	}
+	form.Set("start", "22:00")
+	form.Set("day_line", "many")
+	if resp, _ := c.form("/settings/messaging", form); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("bad cap: %d", resp.StatusCode)
+	}
+	if r2, _ := s.db.MessagingRules(bg); len(r2.Caps) != 3 {
+		t.Errorf("a refused form changed the rules: %+v", r2)
+	}
+	if resp, _ := s.as("marketer").get("/settings/messaging"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("marketer opened the rules: %d", resp.StatusCode)
+	}
+}
