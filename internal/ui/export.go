@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bufio"
+	"context"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -36,34 +37,43 @@ func (u *UI) exportCustomers(w http.ResponseWriter, r *http.Request) error {
 	}
 	q, _ := customerQuery(r)
 	masked := !enishihttp.PrincipalFrom(r.Context()).Can(auth.PIIRead)
-	loc := u.localeFor(r)
-	header := []string{"id", loc.T("customers.name"), loc.T("customers.kana"), loc.T("customers.email"), loc.T("customers.phone"),
-		loc.T("customers.prefecture"), loc.T("customers.orders"), loc.T("customers.spent"), loc.T("customers.last_order"), loc.T("customer.since")}
 	name := "customers-" + u.cfg.Clock.Now().In(clock.Tokyo).Format("20060102-1504")
 	if err := u.api.Audit(r, "customer.export", "", "format "+format+", masked="+strconv.FormatBool(masked)+", filters "+filterValues(q).Encode()); err != nil {
 		return err
 	}
-	return writeTable(w, format, name, header, func(fn func(row []any) error) error {
-		q.Limit, q.NoTotal = exportBatch, true
-		for {
-			page, _, err := u.cfg.Store.SearchCustomers(r.Context(), q)
-			if err != nil {
+	return writeTable(w, format, name, u.exportHeader(u.localeFor(r)), func(fn func(row []any) error) error {
+		return u.customerRows(r.Context(), q, masked, fn)
+	})
+}
+
+// exportHeader is the customer export's header row.
+func (u *UI) exportHeader(loc *locale) []string {
+	return []string{"id", loc.T("customers.name"), loc.T("customers.kana"), loc.T("customers.email"), loc.T("customers.phone"),
+		loc.T("customers.prefecture"), loc.T("customers.orders"), loc.T("customers.spent"), loc.T("customers.last_order"), loc.T("customer.since")}
+}
+
+// customerRows calls fn with the export row of every customer q selects,
+// in pages, masked for roles without pii:read.
+func (u *UI) customerRows(ctx context.Context, q customer.Query, masked bool, fn func(row []any) error) error {
+	q.Limit, q.NoTotal = exportBatch, true
+	for {
+		page, _, err := u.cfg.Store.SearchCustomers(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, s := range page {
+			if masked {
+				s.Mask()
+			}
+			if err := fn(exportRow(s)); err != nil {
 				return err
 			}
-			for _, s := range page {
-				if masked {
-					s.Mask()
-				}
-				if err := fn(exportRow(s)); err != nil {
-					return err
-				}
-			}
-			if len(page) < q.Limit {
-				return nil
-			}
-			q.BeforeID = page[len(page)-1].ID
 		}
-	})
+		if len(page) < q.Limit {
+			return nil
+		}
+		q.BeforeID = page[len(page)-1].ID
+	}
 }
 
 func validExportFormat(f string) bool { return f == "csv" || f == "csv-sjis" || f == "xlsx" }

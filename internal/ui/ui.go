@@ -45,6 +45,7 @@ type UI struct {
 	assets  *assets
 	imports *importJobs
 	reports reportCache
+	tasks   tasks // background recomputes and exports
 
 	ctx     context.Context // background work (imports); ended by Close
 	cancel  context.CancelFunc
@@ -170,6 +171,7 @@ func (u *UI) routes() {
 	u.routesLoyalty()
 	u.routesVoice()
 	u.routesSecurity()
+	u.routesTasks()
 }
 
 // home sends people to the first page their role may open.

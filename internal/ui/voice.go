@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -144,16 +145,19 @@ func (u *UI) subscriptionDetail(w http.ResponseWriter, r *http.Request) error {
 }
 
 // refreshRisk fits the cancellation-risk model again and scores every
-// live contract.
+// live contract, in the background.
 func (u *UI) refreshRisk(w http.ResponseWriter, r *http.Request) error {
-	res, err := u.cfg.Store.RefreshSubscriptionRisk(r.Context())
-	if err != nil {
-		return err
-	}
-	if err := u.api.Audit(r, "subscription.risk_refresh", "", strconv.Itoa(res.Scored)+" contracts scored"); err != nil {
-		return err
-	}
-	return redirect(w, r, "/subscriptions", "risk_refreshed")
+	return u.startTask(w, r, "risk", "/subscriptions", func(ctx context.Context, t *task) (string, error) {
+		res, err := u.cfg.Store.RefreshSubscriptionRisk(ctx)
+		if err != nil {
+			return "", err
+		}
+		t.progress(int64(res.Scored), int64(res.Scored))
+		if err := u.cfg.Store.AppendAudit(ctx, store.AuditEntry{Actor: t.Actor, Action: "subscription.risk_refresh", Detail: strconv.Itoa(res.Scored) + " contracts scored"}); err != nil {
+			return "", err
+		}
+		return u.localeFor(r).T("task.risk_done", formatNum(int64(res.Scored)), formatNum(int64(res.High)), formatNum(int64(res.Medium)), formatNum(int64(res.Low))), nil
+	})
 }
 
 // reviewsPerPage is how many reviews a page lists.

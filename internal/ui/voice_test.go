@@ -170,9 +170,11 @@ func TestSurveyCreateOpenAndResults(t *testing.T) {
 func TestSubscriptionsRiskFilterAndRefresh(t *testing.T) {
 	s := newSite(t)
 	c := s.as("marketer")
-	if resp, _ := c.form("/subscriptions/risk", nil); resp.StatusCode != http.StatusSeeOther {
+	resp, _ := c.form("/subscriptions/risk", nil)
+	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("refresh: %d", resp.StatusCode)
 	}
+	c.waitTask(resp.Header.Get("Location"))
 	live, total, err := s.db.ListSubscriptions(bg, store.SubscriptionQuery{Status: "live", RiskTier: "high", Limit: 5})
 	if err != nil {
 		t.Fatal(err)
