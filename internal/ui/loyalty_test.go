@@ -11,6 +11,7 @@ import (
 )
 
 func TestLoyaltyPagesByRole(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	id := s.anyCustomer()
 	c, err := s.db.CreateCouponCampaign(bg, loyalty.Campaign{Name: "春の感謝", Mode: loyalty.Unique, DiscountType: loyalty.AmountOff, Value: 500})
@@ -77,6 +78,7 @@ func programForm() url.Values {
 }
 
 func TestLoyaltyProgrammeSavesThroughTheStoresCheck(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	c := s.as("marketer")
 	f := programForm()
@@ -125,6 +127,7 @@ func TestLoyaltyProgrammeSavesThroughTheStoresCheck(t *testing.T) {
 }
 
 func TestCouponCampaignCreateGenerateAndDownload(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	c := s.as("marketer")
 	resp, body := c.form("/loyalty/coupons", url.Values{"name": {"春の感謝クーポン"}, "mode": {"unique"}, "discount_type": {"percent"}, "value": {"10"},
@@ -163,6 +166,7 @@ func TestCouponCampaignCreateGenerateAndDownload(t *testing.T) {
 }
 
 func TestCustomerPointsAdjustIssueAndHistory(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	id := s.anyCustomer()
 	camp, err := s.db.CreateCouponCampaign(bg, loyalty.Campaign{Name: "お詫びクーポン", Mode: loyalty.Shared, SharedCode: "SORRY500", DiscountType: loyalty.AmountOff, Value: 500})

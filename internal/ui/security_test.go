@@ -14,6 +14,7 @@ import (
 )
 
 func TestSecurityPagesByRole(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	everyone := []string{"admin", "marketer", "analyst", "support"}
 	pages := []struct {
@@ -51,6 +52,7 @@ func TestSecurityPagesByRole(t *testing.T) {
 }
 
 func TestCustomRoleLimitsWhatItsUsersSee(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	admin := s.as("admin")
 	resp, body := admin.form("/settings/roles", url.Values{"name": {"cs-lead"}, "description": {"CSリーダー"}, "perm": {"customers:read", "customers:write", "pii:read", "loyalty:write"}})
@@ -130,6 +132,7 @@ func TestCustomRoleLimitsWhatItsUsersSee(t *testing.T) {
 }
 
 func TestAuditLogFiltersPagesAndExports(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	for range 3 {
 		s.as("analyst") // three sign-ins
@@ -166,6 +169,7 @@ func TestAuditLogFiltersPagesAndExports(t *testing.T) {
 }
 
 func TestTOTPEnrolmentFromTheAccountPage(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	c := s.as("marketer")
 	_, body := c.form("/account/totp", nil)
@@ -236,6 +240,7 @@ func TestPersonalDataExportAndEraseFromThe360(t *testing.T) {
 }
 
 func TestSuppressionListAddAndRemove(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	c := s.as("support")
 	if resp, body := c.form("/settings/suppressions", url.Values{"channel": {"email"}, "address": {"stop@example.com"}, "detail": {"電話で依頼"}}); resp.StatusCode != http.StatusSeeOther {
@@ -258,6 +263,7 @@ func TestSuppressionListAddAndRemove(t *testing.T) {
 }
 
 func TestMessagingRulesQuietHoursAndCaps(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	c := s.as("admin")
 	_, page := c.get("/settings/messaging")

@@ -13,8 +13,8 @@ import (
 	"github.com/enishi-crm/enishi/internal/auth"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/errs"
-	"github.com/enishi-crm/enishi/internal/store"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
+	"github.com/enishi-crm/enishi/internal/store"
 )
 
 // Long operations — rescoring every customer, evaluating every rank,

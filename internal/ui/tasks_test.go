@@ -34,6 +34,7 @@ func (c *client) waitTask(path string) string {
 }
 
 func TestBackgroundRescoreRanksAndRisk(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	admin := s.as("admin")
 	for _, start := range []string{"/settings/analytics/rescore", "/loyalty/daily", "/subscriptions/risk"} {
@@ -68,6 +69,7 @@ func TestBackgroundRescoreRanksAndRisk(t *testing.T) {
 }
 
 func TestBackgroundCustomerExport(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	c := s.as("marketer")
 	_, list := c.get("/customers?buyers=buyers")

@@ -10,6 +10,7 @@ import (
 )
 
 func TestVoicePagesByRole(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	var inq, sub, surv int64
 	for q, dst := range map[string]*int64{`SELECT min(id) FROM inquiries`: &inq, `SELECT min(id) FROM subscriptions`: &sub, `SELECT min(id) FROM surveys`: &surv} {
@@ -64,6 +65,7 @@ func TestVoicePagesByRole(t *testing.T) {
 }
 
 func TestInquiryDeskReplyStatusAssigneeTags(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	list, _, err := s.db.ListInquiries(bg, store.InquiryQuery{Limit: 1})
 	if err != nil || len(list) == 0 {
@@ -117,6 +119,7 @@ func TestInquiryDeskReplyStatusAssigneeTags(t *testing.T) {
 }
 
 func TestSurveyCreateOpenAndResults(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	c := s.as("marketer")
 	form := url.Values{"title": {"使い心地アンケート"}, "status": {"draft"}, "closes": {"2030-03-31"},
@@ -168,6 +171,7 @@ func TestSurveyCreateOpenAndResults(t *testing.T) {
 }
 
 func TestSubscriptionsRiskFilterAndRefresh(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	c := s.as("marketer")
 	resp, _ := c.form("/subscriptions/risk", nil)
