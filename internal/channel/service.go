@@ -35,8 +35,8 @@ func (f RecommenderFunc) Recommend(ctx context.Context, customerID int64, n int)
 	return f(ctx, customerID, n)
 }
 
-// Loyalty supplies points balance and rank (loyalty). Until the loyalty
-// capability is wired in, they are 0 and "".
+// Loyalty supplies the points balance and the rank's name (the store's
+// PointsAndRank). Without it they are 0 and "".
 type Loyalty interface {
 	PointsAndRank(ctx context.Context, customerID int64) (balance int64, rank string, err error)
 }
