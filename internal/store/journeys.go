@@ -622,20 +622,7 @@ func (db *DB) DuplicateEnrollments(ctx context.Context, es []journey.Enrollment)
 }
 
 func (db *DB) readIDs(ctx context.Context, q string, args ...any) ([]int64, error) {
-	rows, err := db.Read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return queryIDs(ctx, db.Read, q, args...)
 }
 
 // ApplyOutcomes writes executed enrollments and their side effects.
