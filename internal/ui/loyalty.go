@@ -30,10 +30,7 @@ func (u *UI) routesLoyalty() {
 }
 
 // loyaltyTabs are the loyalty section's pages, each behind its permission.
-var loyaltyTabs = []struct {
-	Path string
-	Perm auth.Permission
-}{
+var loyaltyTabs = []tabLink{
 	{"/loyalty/report", auth.ReportsRead},
 	{"/loyalty/coupons", auth.CustomersRead},
 	{"/loyalty/program", auth.CustomersRead},
@@ -41,14 +38,7 @@ var loyaltyTabs = []struct {
 
 // loyaltyHome opens the first loyalty page the user may see.
 func (u *UI) loyaltyHome(w http.ResponseWriter, r *http.Request) error {
-	p := principal(r)
-	for _, t := range loyaltyTabs {
-		if p.Can(t.Perm) {
-			http.Redirect(w, r, t.Path, http.StatusSeeOther)
-			return nil
-		}
-	}
-	return errs.Errorf(errs.Forbidden, "your role cannot see the loyalty programme")
+	return openFirst(w, r, loyaltyTabs, "the loyalty programme")
 }
 
 type loyaltyReportPage struct {
@@ -180,15 +170,9 @@ func rankChart(b *base, rep *loyalty.RankReport) map[string]any {
 		names = append(names, c.Name)
 		counts = append(counts, c.Customers)
 	}
-	return map[string]any{
-		"aria":    map[string]any{"enabled": true},
-		"tooltip": map[string]any{"trigger": "axis"},
-		"grid":    map[string]any{"left": 60, "right": 20, "top": 20, "bottom": 30},
-		"xAxis":   map[string]any{"type": "category", "data": names},
-		"yAxis":   map[string]any{"type": "value", "minInterval": 1},
-		"series": []map[string]any{{"name": b.T("loyalty.customers"), "type": "bar", "data": counts,
-			"itemStyle": map[string]any{"color": "#1f5f8b"}, "label": map[string]any{"show": true, "position": "top"}}},
-	}
+	opt := barChart(names, counts, b.T("loyalty.customers"), "#1f5f8b", 60)
+	opt["series"].([]map[string]any)[0]["label"] = map[string]any{"show": true, "position": "top"}
+	return opt
 }
 
 func expiryChart(b *base, l *loyalty.Liability) map[string]any {
@@ -201,13 +185,18 @@ func expiryChart(b *base, l *loyalty.Liability) map[string]any {
 		months = append(months, m.Month)
 		pts = append(pts, m.Points)
 	}
+	return barChart(months, pts, b.T("loyalty.expiring_points"), "#d97706", 70)
+}
+
+// barChart is an ECharts bar chart of values over labels: one series,
+// named name, in color, with left pixels for the value axis.
+func barChart(labels []string, values []int64, name, color string, left int) map[string]any {
 	return map[string]any{
 		"aria":    map[string]any{"enabled": true},
 		"tooltip": map[string]any{"trigger": "axis"},
-		"grid":    map[string]any{"left": 70, "right": 20, "top": 20, "bottom": 30},
-		"xAxis":   map[string]any{"type": "category", "data": months},
-		"yAxis":   map[string]any{"type": "value", "name": "pt"},
-		"series": []map[string]any{{"name": b.T("loyalty.expiring_points"), "type": "bar", "data": pts,
-			"itemStyle": map[string]any{"color": "#d97706"}}},
+		"grid":    map[string]any{"left": left, "right": 20, "top": 20, "bottom": 30},
+		"xAxis":   map[string]any{"type": "category", "data": labels},
+		"yAxis":   map[string]any{"type": "value", "minInterval": 1},
+		"series":  []map[string]any{{"name": name, "type": "bar", "data": values, "itemStyle": map[string]any{"color": color}}},
 	}
 }

@@ -38,10 +38,7 @@ func (u *UI) routesVoice() {
 }
 
 // voiceTabs are the section's pages, each behind its permission.
-var voiceTabs = []struct {
-	Path string
-	Perm auth.Permission
-}{
+var voiceTabs = []tabLink{
 	{"/inquiries", auth.CustomersRead},
 	{"/subscriptions", auth.CustomersRead},
 	{"/reviews", auth.CustomersRead},
@@ -49,14 +46,7 @@ var voiceTabs = []struct {
 }
 
 func (u *UI) voiceHome(w http.ResponseWriter, r *http.Request) error {
-	p := principal(r)
-	for _, t := range voiceTabs {
-		if p.Can(t.Perm) {
-			http.Redirect(w, r, t.Path, http.StatusSeeOther)
-			return nil
-		}
-	}
-	return errs.Errorf(errs.Forbidden, "your role cannot see customers' voices")
+	return openFirst(w, r, voiceTabs, "customers' voices")
 }
 
 // listPage reads the 1-based page number of a list.

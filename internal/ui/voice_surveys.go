@@ -187,14 +187,7 @@ func (u *UI) surveyResults(w http.ResponseWriter, r *http.Request) error {
 			labels = append(labels, strconv.Itoa(score))
 			counts = append(counts, n)
 		}
-		pg.QCharts[q.ID] = map[string]any{
-			"aria":    map[string]any{"enabled": true},
-			"tooltip": map[string]any{"trigger": "axis"},
-			"grid":    map[string]any{"left": 40, "right": 10, "top": 10, "bottom": 25},
-			"xAxis":   map[string]any{"type": "category", "data": labels},
-			"yAxis":   map[string]any{"type": "value", "minInterval": 1},
-			"series":  []map[string]any{{"type": "bar", "data": counts, "itemStyle": map[string]any{"color": "#1f5f8b"}}},
-		}
+		pg.QCharts[q.ID] = barChart(labels, counts, q.Title, "#1f5f8b", 40)
 	}
 	return u.render(w, r, http.StatusOK, "survey", pg)
 }
