@@ -291,6 +291,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("marketer", func(t *testing.T) { testAdminJourney(t, root, s) })
 	t.Run("analyst", func(t *testing.T) { testAnalystSeesMaskedData(t, root, s) })
 	t.Run("support", func(t *testing.T) { testSupportLimits(t, root, s) })
+	t.Run("engine", func(t *testing.T) { testEngine(t, root, s) })
 }
 
 // startChromium starts a headless Chromium that cannot reach out: on this

@@ -150,6 +150,10 @@ var menu = []menuItem{
 	{"analytics", "/analytics", []auth.Permission{auth.ReportsRead}},
 	{"customers", "/customers", []auth.Permission{auth.CustomersRead}},
 	{"candidates", "/merge-candidates", []auth.Permission{auth.CustomersRead}},
+	{"segments", "/segments", []auth.Permission{auth.CustomersRead}},
+	{"journeys", "/journeys", []auth.Permission{auth.ReportsRead}},
+	{"campaigns", "/campaigns", []auth.Permission{auth.ReportsRead}},
+	{"templates", "/templates", []auth.Permission{auth.CampaignsSend}},
 	{"imports", "/imports", []auth.Permission{auth.ImportsWrite}},
 	{"settings", "/settings", []auth.Permission{auth.UsersManage, auth.KeysManage, auth.SettingsWrite}},
 }

@@ -166,6 +166,8 @@ func (u *UI) routes() {
 	u.page("POST /settings/integrations/dead/{id}/{action}", auth.SettingsWrite, u.retryDeadLetter)
 	u.page("GET /settings/identity", auth.SettingsWrite, u.identityPolicy)
 	u.page("POST /settings/identity", auth.SettingsWrite, u.saveIdentityPolicy)
+
+	u.routesEngine()
 }
 
 // home sends people to the first page their role may open.
