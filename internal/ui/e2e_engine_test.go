@@ -1,12 +1,27 @@
 package ui_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"mime"
+	"net"
+	"net/mail"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/enishi-crm/enishi/internal/channel"
+	"github.com/enishi-crm/enishi/internal/clock"
+	"github.com/enishi-crm/enishi/internal/content"
+	"github.com/enishi-crm/enishi/internal/customer"
+	"github.com/enishi-crm/enishi/internal/event"
+	"github.com/enishi-crm/enishi/internal/identity"
+	fakesmtp "github.com/enishi-crm/enishi/internal/fake/smtp"
+	"github.com/enishi-crm/enishi/internal/store/sqlite"
 )
 
 // testEngine is what a marketer does with segments, journeys, campaigns
@@ -56,4 +71,140 @@ func testEngine(t *testing.T, root context.Context, s *server) {
 	if n := b.text("saved segment", `[data-testid=segment-count]`); n != formatNum(repeat) {
 		t.Errorf("saved segment has %s members, want %d", n, repeat)
 	}
+
+	testCartAbandonment(t, b, s)
+}
+
+// testCartAbandonment builds the cart-abandonment journey from the
+// gallery, starts it, and sees a checkout left behind bring the first
+// reminder to the SMTP sink once the dev clock moved past the wait.
+func testCartAbandonment(t *testing.T, b *browser, s *server) {
+	ctx := context.Background()
+	b.do("journey gallery",
+		chromedp.Navigate(b.base+"/journeys/new"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=tpl-cart_abandonment]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=coupon-cart_abandonment]`), "CART10"),
+		chromedp.Click(chromedp.CSS(`[data-testid=use-cart_abandonment]`)),
+		waitFor(`location.search.includes("ok=journey_created")`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=step-remind1]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid=enable-journey]`)),
+		waitFor(`document.querySelector('[data-testid=journey-status]')?.dataset.status === "enabled"`),
+	)
+	jpath := b.eval("journey path", `location.pathname`)
+	// Dev time: tomorrow 10:00 in Tokyo, outside quiet hours.
+	next := time.Now().In(clock.Tokyo).AddDate(0, 0, 1)
+	at := time.Date(next.Year(), next.Month(), next.Day(), 10, 0, 0, 0, clock.Tokyo)
+	b.devClock(`{"set": "` + at.Format(time.RFC3339) + `"}`)
+	// A day later the session has been idle too long: sign in again.
+	b.login("admin@example.com", s.login["admin@example.com"])
+	b.do("back to the journey", chromedp.Navigate(b.base+jpath), chromedp.WaitVisible(chromedp.CSS(`[data-testid=flow]`)))
+
+	// A customer who may receive e-mail starts a checkout and leaves.
+	var id int64
+	var addr string
+	if err := s.db.Read.QueryRowContext(ctx, `SELECT id, email FROM customers WHERE status = 'active' AND email LIKE '%@%' ORDER BY id DESC LIMIT 1`).Scan(&id, &addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.RecordConsent(ctx, id, customer.Consent{Channel: "email", Granted: true, Method: "form", Source: "e2e"}); err != nil {
+		t.Fatal(err)
+	}
+	ident, err := identity.EmailID(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ImportEvents(ctx, []event.Event{{Type: "track", Name: "Checkout Started", OccurredAt: at, Source: "web", MessageID: "e2e-checkout-1",
+		Actor: customer.Record{Identifiers: []identity.Identifier{ident}}}}); err != nil {
+		t.Fatal(err)
+	}
+	b.do("the customer enters the journey",
+		waitFor(`(fetch(location.pathname).then(r => r.text()).then(t => { window.__page = t; }), (window.__page || "").includes('data-testid="current-h1">1<'))`),
+	)
+	if n := len(mailTo(s.smtp, addr)); n != 0 {
+		t.Fatalf("%d mails before the wait ended", n)
+	}
+	b.devClock(`{"advance": "2h"}`)
+	b.do("the first reminder goes",
+		waitFor(`(fetch(location.pathname).then(r => r.text()).then(t => { window.__page = t; }), (window.__page || "").includes('data-testid="sent-remind1">1<'))`),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=sent-remind1]`)),
+	)
+	mails := mailTo(s.smtp, addr)
+	if len(mails) != 1 || subject(mails[0]) != "カートに商品が残っています" {
+		t.Fatalf("mails to %s: %d %v", addr, len(mails), mails)
+	}
+	if n := b.text("flow", `[data-testid=current-h24]`); n != "1" {
+		t.Errorf("%s customers wait at h24, want 1", n)
+	}
+}
+
+// devClock moves the server's dev clock through its API, with the page's
+// session and form token.
+func (b *browser) devClock(body string) {
+	b.t.Helper()
+	js := `fetch("/api/v1/dev/clock", {method: "POST", headers: {"Content-Type": "application/json",
+		"X-CSRF-Token": document.querySelector('input[name=csrf_token]').value}, body: ` + strconvQuote(body) + `}).then(r => r.status)`
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	code, err := chromedp.Run(ctx, chromedp.Evaluate[int](js, chromedp.EvalAwaitPromise))
+	if err != nil || code != 200 {
+		b.fail("dev clock", fmt.Errorf("POST /api/v1/dev/clock %s: %d %v", body, code, err))
+	}
+}
+
+func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// prepareChannels points the server's e-mail at an in-process SMTP sink
+// before it starts: the channel settings (shop footer, base URL for the
+// unsubscribe links) are stored in its database, on the address it will
+// listen on.
+func prepareChannels(t *testing.T, dbPath string) (string, *fakesmtp.Server) {
+	t.Helper()
+	sink, err := fakesmtp.Start(fakesmtp.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	db, err := sqlite.Open(dbPath, clock.Real{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	set := channel.Settings{BaseURL: "http://" + addr,
+		Shop:  content.Shop{Name: "縁コスメ", Address: "東京都渋谷区神宮前1-2-3", Contact: "support@shop.example.com", URL: "https://shop.example.com"},
+		Email: channel.EmailSettings{FromName: "縁コスメ", FromAddress: "news@shop.example.com", Host: sink.Host, Port: sink.Port, Security: "none"}}
+	b, _ := json.Marshal(set)
+	if err := db.SetSetting(context.Background(), channel.SettingsKey, string(b)); err != nil {
+		t.Fatal(err)
+	}
+	return addr, sink
+}
+
+// mailTo returns the messages the sink accepted for an address.
+func mailTo(sink *fakesmtp.Server, addr string) []*mail.Message {
+	var out []*mail.Message
+	for _, m := range sink.Messages() {
+		for _, to := range m.To {
+			if strings.EqualFold(to, addr) {
+				if msg, err := mail.ReadMessage(bytes.NewReader(m.Data)); err == nil {
+					out = append(out, msg)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// subject decodes a message's subject (MIME encoded words).
+func subject(m *mail.Message) string {
+	s, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+	if err != nil {
+		return m.Header.Get("Subject")
+	}
+	return s
 }

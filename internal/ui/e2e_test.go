@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/enishi-crm/enishi/internal/cli"
+	fakesmtp "github.com/enishi-crm/enishi/internal/fake/smtp"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/store/sqlite"
@@ -41,6 +42,7 @@ type server struct {
 	url   string
 	db    *store.DB // a second handle on the same SQLite file, for checks
 	login map[string]string
+	smtp  *fakesmtp.Server // where the server's e-mail goes
 }
 
 func startServer(t *testing.T) *server {
@@ -66,12 +68,15 @@ func startServer(t *testing.T) *server {
 		s.login[u.email] = m[1]
 	}
 
+	addr, smtpSrv := prepareChannels(t, dbPath)
+	s.smtp = smtpSrv
+
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Run([]string{"serve", "--demo", "--demo-customers", "300", "--db", dbPath, "--addr", "127.0.0.1:0"},
+		done <- cli.Run([]string{"serve", "--demo", "--demo-customers", "300", "--db", dbPath, "--addr", addr, "--dev-clock"},
 			cli.IO{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }, Context: ctx,
 				Ready: func(addr string) { ready <- addr }})
 	}()

@@ -6,6 +6,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/enishi-crm/enishi/internal/customer"
+	"github.com/enishi-crm/enishi/internal/engine"
+	"github.com/enishi-crm/enishi/internal/event"
+	fakechannel "github.com/enishi-crm/enishi/internal/fake/channel"
+	"github.com/enishi-crm/enishi/internal/identity"
 )
 
 func TestSegmentBuilderCountsSavesAndShowsMembers(t *testing.T) {
@@ -114,4 +121,99 @@ func cloneValues(v url.Values) url.Values {
 func withToken(v url.Values, token string) url.Values {
 	v.Set("csrf_token", token)
 	return v
+}
+
+func TestJourneyFromTemplateEditRunAndStats(t *testing.T) {
+	s := newSite(t)
+	c := s.as("marketer")
+	_, gallery := c.get("/journeys/new")
+	if !strings.Contains(gallery, `data-testid="tpl-cart_abandonment"`) || !strings.Contains(gallery, "カゴ落ちフォロー") {
+		t.Fatal("the gallery lacks the cart abandonment template")
+	}
+	// A template that offers a coupon needs one.
+	if resp, body := c.form("/journeys", url.Values{"template": {"cart_abandonment"}, "channel": {"email"}}); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "coupon") {
+		t.Fatalf("no coupon: %d", resp.StatusCode)
+	}
+	resp, _ := c.form("/journeys", url.Values{"template": {"cart_abandonment"}, "channel": {"email"}, "coupon_code": {"CART10"}, "name": {"カゴ落ち"}})
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(loc, "ok=journey_created") {
+		t.Fatalf("create: %d %s", resp.StatusCode, loc)
+	}
+	path := loc[:strings.Index(loc, "?")]
+	_, page := c.get(path)
+	for _, want := range []string{`data-testid="step-h1"`, `data-testid="step-remind1"`, "カートに商品が残っています", `data-status="draft"`, "Checkout Started"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("flow lacks %q", want)
+		}
+	}
+	// Edit the first reminder's subject and wait, add a tag step, remove it.
+	if resp, body := c.form(path+"/steps/remind1", url.Values{"name": {"1通目"}, "channel": {"email"}, "template_id": {"0"}, "subject": {"お買い物カートのご確認"}, "text": {"{{ customer.last_name }}様\nカートをご確認ください。"}, "next": {"h24"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("edit send: %d %.300s", resp.StatusCode, body)
+	}
+	if resp, _ := c.form(path+"/steps/h1", url.Values{"duration": {"2h"}, "next": {"remind1"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("edit wait: %d", resp.StatusCode)
+	}
+	if resp, body := c.form(path+"/steps/h1", url.Values{"duration": {"soon"}}); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "soon") {
+		t.Errorf("bad duration: %d", resp.StatusCode)
+	}
+	if resp, _ := c.form(path+"/steps", url.Values{"after": {"remind1"}, "type": {"tag"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("add step: %d", resp.StatusCode)
+	}
+	js, _ := s.db.Journeys(bg)
+	j := js[0]
+	if st, _ := j.Step("remind1"); st.Name != "1通目" || st.Content.Subject != "お買い物カートのご確認" || st.Next == "h24" {
+		t.Errorf("remind1 = %+v", st)
+	}
+	if st, _ := j.Step("h1"); st.Duration.String() != "2h0m0s" {
+		t.Errorf("h1 waits %s", st.Duration)
+	}
+	tag := j.Steps[2]
+	if tag.Type != "tag" || tag.Next != "h24" {
+		t.Fatalf("the new tag step %+v", tag)
+	}
+	if resp, _ := c.form(path+"/steps/"+tag.ID+"/delete", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("delete step: %d", resp.StatusCode)
+	}
+	js, _ = s.db.Journeys(bg)
+	if st, _ := js[0].Step("remind1"); st.Next != "h24" || len(js[0].Steps) != 6 {
+		t.Errorf("after delete: remind1 → %s, %d steps", st.Next, len(js[0].Steps))
+	}
+	// The JSON editor refuses what the journey rules refuse.
+	if resp, _ := c.form(path+"/definition", url.Values{"definition": {`{"trigger":{"type":"event"},"steps":[]}`}}); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("bad definition: %d", resp.StatusCode)
+	}
+	// Start it; an abandoned checkout enrolls a customer, who waits at h1.
+	if resp, _ := c.form(path+"/status", url.Values{"status": {"enabled"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("enable: %d", resp.StatusCode)
+	}
+	id := s.anyCustomer()
+	cust, _ := s.db.Customer(bg, id)
+	ident, _ := identity.EmailID(cust.Email)
+	if _, err := s.db.ImportEvents(bg, []event.Event{{Type: "track", Name: "Checkout Started", OccurredAt: s.clock.Now(), Source: "web", MessageID: "e2e-1",
+		Actor: customer.Record{Identifiers: []identity.Identifier{ident}}}}); err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.New(s.db, s.clock, engine.Config{Dispatcher: fakechannel.New(s.clock)})
+	if err := eng.Drain(bg); err != nil {
+		t.Fatal(err)
+	}
+	s.clock.Advance(3 * time.Hour)
+	if err := eng.Drain(bg); err != nil {
+		t.Fatal(err)
+	}
+	_, page = s.as("analyst").get(path)
+	for _, want := range []string{`data-testid="stat-entered">1<`, `data-testid="sent-remind1">1<`, `data-testid="current-h24">1<`, `data-status="enabled"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the flow's counters lack %s", want)
+		}
+	}
+	if strings.Contains(page, `action="`+path+`/status"`) {
+		t.Error("the analyst is offered to change the journey")
+	}
+	if resp, _ := c.form(path+"/status", url.Values{"status": {"disabled"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("pause: %d", resp.StatusCode)
+	}
+	if _, list := c.get("/journeys"); !strings.Contains(list, "一時停止中") || !strings.Contains(list, "カゴ落ち") {
+		t.Error("the list does not show the paused journey")
+	}
 }

@@ -17,4 +17,18 @@ func (u *UI) routesEngine() {
 	u.page("GET /segments/{id}/edit", auth.SegmentsWrite, u.editSegment)
 	u.page("POST /segments/{id}", auth.SegmentsWrite, u.saveSegment)
 	u.page("POST /segments/{id}/delete", auth.SegmentsWrite, u.deleteSegment)
+
+	u.routesJourneys()
+}
+
+func (u *UI) routesJourneys() {
+	u.page("GET /journeys", auth.ReportsRead, u.journeys)
+	u.page("GET /journeys/new", auth.JourneysWrite, u.journeyGallery)
+	u.page("POST /journeys", auth.JourneysWrite, u.createJourney)
+	u.page("GET /journeys/{id}", auth.ReportsRead, u.journeyShow)
+	u.page("POST /journeys/{id}/status", auth.JourneysWrite, u.journeyStatus)
+	u.page("POST /journeys/{id}/steps", auth.JourneysWrite, u.addJourneyStep)
+	u.page("POST /journeys/{id}/steps/{step}", auth.JourneysWrite, u.editJourneyStep)
+	u.page("POST /journeys/{id}/steps/{step}/delete", auth.JourneysWrite, u.deleteJourneyStep)
+	u.page("POST /journeys/{id}/definition", auth.JourneysWrite, u.journeyDefinition)
 }
