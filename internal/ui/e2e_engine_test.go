@@ -19,8 +19,8 @@ import (
 	"github.com/enishi-crm/enishi/internal/content"
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/event"
-	"github.com/enishi-crm/enishi/internal/identity"
 	fakesmtp "github.com/enishi-crm/enishi/internal/fake/smtp"
+	"github.com/enishi-crm/enishi/internal/identity"
 	"github.com/enishi-crm/enishi/internal/store/sqlite"
 )
 

@@ -16,8 +16,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/enishi-crm/enishi/internal/cli"
-	fakesmtp "github.com/enishi-crm/enishi/internal/fake/smtp"
 	"github.com/enishi-crm/enishi/internal/clock"
+	fakesmtp "github.com/enishi-crm/enishi/internal/fake/smtp"
 	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/store/sqlite"
 )

@@ -62,7 +62,9 @@ func (p *galleryPage) NeedsCoupon(t journey.TemplateInfo) bool {
 }
 
 // NeedsSegment reports whether the template is triggered by a segment.
-func (p *galleryPage) NeedsSegment(t journey.TemplateInfo) bool { return contains(t.Needs, "segment_id") }
+func (p *galleryPage) NeedsSegment(t journey.TemplateInfo) bool {
+	return contains(t.Needs, "segment_id")
+}
 
 // journeyChannels are the channels a journey's sends may use from the gallery.
 var journeyChannels = []message.Channel{message.Email, message.LINE, message.SMS}
