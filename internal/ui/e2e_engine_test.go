@@ -72,13 +72,73 @@ func testEngine(t *testing.T, root context.Context, s *server) {
 		t.Errorf("saved segment has %s members, want %d", n, repeat)
 	}
 
-	testCartAbandonment(t, b, s)
+	id, addr := testCartAbandonment(t, b, s)
+	testCampaign(t, b, s, id, addr)
+}
+
+// testCampaign writes a campaign to the segment saved above, previews it
+// as the customer, sends them a test, and follows the unsubscribe link of
+// that mail.
+func testCampaign(t *testing.T, b *browser, s *server, id int64, addr string) {
+	b.do("campaign editor",
+		chromedp.Navigate(b.base+"/campaigns/new"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=campaign-form]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=campaign-name]`), "春の新作"),
+		chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector('[data-testid=campaign-segment]'); s.selectedIndex = 1; })()`),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=subject-0]`), "{{ customer.last_name }}様へ 春の新作"),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=text-0]`), "新作が入荷しました。"),
+		chromedp.Click(chromedp.CSS(`[data-testid=save-campaign]`)),
+		waitFor(`location.search.includes("ok=campaign_saved")`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=preview-desktop]`)),
+	)
+	var last string
+	if err := s.db.Read.QueryRowContext(context.Background(), `SELECT last_name FROM customers WHERE id = $1`, id).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	b.do("preview as the customer",
+		chromedp.SetValue(chromedp.CSS(`[data-testid=preview-customer]`), fmt.Sprint(id)),
+		chromedp.Submit(chromedp.CSS(`[data-testid=preview-customer]`)),
+		waitFor(fmt.Sprintf(`location.search.includes("customer=%d")`, id)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=preview-mobile]`)),
+	)
+	frame := b.evalAsync("preview", `fetch(document.querySelector('[data-testid=preview-mobile]').src).then(r => r.text())`)
+	if !strings.Contains(frame, last+"様へ 春の新作") || !strings.Contains(frame, "配信停止") {
+		t.Errorf("the preview is not the customer's message: %s", frame[strings.Index(frame, "<body"):])
+	}
+	b.do("test send",
+		chromedp.SetValue(chromedp.CSS(`[data-testid=test-customer]`), fmt.Sprint(id)),
+		chromedp.Click(chromedp.CSS(`[data-testid=test-send]`)),
+		waitFor(`location.search.includes("ok=campaign_test_sent")`),
+	)
+	var mail *mail.Message
+	for _, m := range mailTo(s.smtp, addr) {
+		if strings.Contains(subject(m), "春の新作") {
+			mail = m
+		}
+	}
+	if mail == nil {
+		t.Fatalf("no test campaign mail to %s", addr)
+	}
+	unsub := strings.Trim(mail.Header.Get("List-Unsubscribe"), "<>")
+	if !strings.HasPrefix(unsub, b.base+"/u/") {
+		t.Fatalf("List-Unsubscribe = %q", unsub)
+	}
+	b.do("unsubscribe from the mail",
+		chromedp.Navigate(unsub),
+		chromedp.WaitVisible(chromedp.CSS(`form button`)),
+		chromedp.Click(chromedp.CSS(`form button`)),
+		waitFor(`document.body.innerText.includes("停止しました")`),
+	)
+	var granted bool
+	if err := s.db.Read.QueryRowContext(context.Background(), `SELECT granted FROM consent_records WHERE customer_id = $1 AND channel = 'email' ORDER BY id DESC LIMIT 1`, id).Scan(&granted); err != nil || granted {
+		t.Errorf("after unsubscribing, e-mail consent granted = %v (%v)", granted, err)
+	}
 }
 
 // testCartAbandonment builds the cart-abandonment journey from the
 // gallery, starts it, and sees a checkout left behind bring the first
 // reminder to the SMTP sink once the dev clock moved past the wait.
-func testCartAbandonment(t *testing.T, b *browser, s *server) {
+func testCartAbandonment(t *testing.T, b *browser, s *server) (int64, string) {
 	ctx := context.Background()
 	b.do("journey gallery",
 		chromedp.Navigate(b.base+"/journeys/new"),
@@ -135,6 +195,7 @@ func testCartAbandonment(t *testing.T, b *browser, s *server) {
 	if n := b.text("flow", `[data-testid=current-h24]`); n != "1" {
 		t.Errorf("%s customers wait at h24, want 1", n)
 	}
+	return id, addr
 }
 
 // devClock moves the server's dev clock through its API, with the page's
@@ -205,6 +266,18 @@ func subject(m *mail.Message) string {
 	s, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
 	if err != nil {
 		return m.Header.Get("Subject")
+	}
+	return s
+}
+
+// evalAsync evaluates JavaScript that gives a promise of a string.
+func (b *browser) evalAsync(step, js string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.fail(step, err)
 	}
 	return s
 }

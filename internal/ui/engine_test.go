@@ -13,6 +13,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/event"
 	fakechannel "github.com/enishi-crm/enishi/internal/fake/channel"
 	"github.com/enishi-crm/enishi/internal/identity"
+	"github.com/enishi-crm/enishi/internal/segment"
 )
 
 func TestSegmentBuilderCountsSavesAndShowsMembers(t *testing.T) {
@@ -215,5 +216,72 @@ func TestJourneyFromTemplateEditRunAndStats(t *testing.T) {
 	}
 	if _, list := c.get("/journeys"); !strings.Contains(list, "一時停止中") || !strings.Contains(list, "カゴ落ち") {
 		t.Error("the list does not show the paused journey")
+	}
+}
+
+func TestCampaignEditorScheduleAndResults(t *testing.T) {
+	s := newSite(t)
+	seg, err := s.db.CreateSegment(bg, segment.Segment{Name: "全員", CreatedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.as("marketer")
+	if _, page := c.get("/campaigns/new?segment=" + itoa(seg.ID)); !strings.Contains(page, `<option value="`+itoa(seg.ID)+`" selected>`) {
+		t.Fatal("the editor does not preselect the segment")
+	}
+	form := url.Values{"name": {"春の新作"}, "segment_id": {itoa(seg.ID)}, "channel": {"email"}, "purpose": {"marketing"},
+		"v0.template_id": {"0"}, "v0.subject": {"春の新作のご案内"}, "v0.text": {"{{ customer.last_name }}様\n新作が入荷しました。"},
+		"v1.template_id": {"0"}, "v1.subject": {"【新作】{{ customer.last_name }}様へ"}, "v1.text": {"新作が入荷しました。"},
+		"ab_percent": {"20"}, "ab_metric": {"open"}, "ab_hours": {"4"}, "send_at": {"2031-04-01T10:00"}}
+	bad := cloneValues(form)
+	bad.Set("ab_hours", "0")
+	if resp, body := c.form("/campaigns", bad); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "wait_hours") {
+		t.Errorf("bad A/B: %d", resp.StatusCode)
+	}
+	resp, _ := c.form("/campaigns", form)
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(loc, "ok=campaign_saved") {
+		t.Fatalf("create: %d %s", resp.StatusCode, loc)
+	}
+	path := loc[:strings.Index(loc, "?")]
+	list, _ := s.db.Campaigns(bg)
+	cp := list[0]
+	if len(cp.Variants) != 2 || cp.AB == nil || cp.AB.WaitHours != 4 || cp.SendAt == nil || cp.SendAt.Format(time.RFC3339) != "2031-04-01T01:00:00Z" {
+		t.Fatalf("campaign = %+v", cp)
+	}
+	_, page := c.get(path)
+	for _, want := range []string{`data-status="draft"`, "春の新作のご案内", `data-testid="preview-desktop"`, `data-testid="preview-mobile"`, `data-testid="test-form"`, `value="2031-04-01T10:00"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("campaign page lacks %s", want)
+		}
+	}
+	// Preview frames get their own policy; without running channels they
+	// say so inside the frame.
+	resp, frame := c.get(path + "/preview?customer=" + itoa(s.anyCustomer()) + "&variant=B")
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'self'") || resp.Header.Get("X-Frame-Options") != "SAMEORIGIN" || !strings.Contains(frame, "チャネル") {
+		t.Errorf("preview frame: %d %v %.200s", resp.StatusCode, resp.Header, frame)
+	}
+	if resp, body := c.form(path+"/test", url.Values{"customer_id": {itoa(s.anyCustomer())}}); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "channel") {
+		t.Errorf("test send without channels: %d", resp.StatusCode)
+	}
+	if resp, _ := c.form(path+"/schedule", url.Values{"send_at": {"2031-04-01T10:00"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("schedule: %d", resp.StatusCode)
+	}
+	if cp, _ := s.db.Campaign(bg, cp.ID); cp.Status != "scheduled" {
+		t.Errorf("status %s", cp.Status)
+	}
+	if resp, _ := c.form(path+"/do/cancel", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("cancel: %d", resp.StatusCode)
+	}
+	// The analyst reads the results, without the editor, preview or test.
+	_, apage := s.as("analyst").get(path)
+	if !strings.Contains(apage, `data-testid="variant-results"`) || strings.Contains(apage, `data-testid="test-form"`) || strings.Contains(apage, `data-testid="preview-desktop"`) {
+		t.Error("the analyst's campaign page is wrong")
+	}
+	if resp, _ := s.as("analyst").get(path + "/preview?customer=1"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the analyst previewed a customer's message: %d", resp.StatusCode)
+	}
+	if _, l := c.get("/campaigns"); !strings.Contains(l, "春の新作") || !strings.Contains(l, "中止") {
+		t.Error("the list lacks the cancelled campaign")
 	}
 }

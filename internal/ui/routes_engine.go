@@ -1,6 +1,11 @@
 package ui
 
-import "github.com/enishi-crm/enishi/internal/auth"
+import (
+	"net/http"
+
+	"github.com/enishi-crm/enishi/internal/auth"
+	"github.com/enishi-crm/enishi/internal/errs"
+)
 
 // routesEngine registers the pages of segments, journeys, campaigns and
 // message templates: what acts on the data. The permissions follow the
@@ -19,6 +24,7 @@ func (u *UI) routesEngine() {
 	u.page("POST /segments/{id}/delete", auth.SegmentsWrite, u.deleteSegment)
 
 	u.routesJourneys()
+	u.routesCampaigns()
 }
 
 func (u *UI) routesJourneys() {
@@ -31,4 +37,29 @@ func (u *UI) routesJourneys() {
 	u.page("POST /journeys/{id}/steps/{step}", auth.JourneysWrite, u.editJourneyStep)
 	u.page("POST /journeys/{id}/steps/{step}/delete", auth.JourneysWrite, u.deleteJourneyStep)
 	u.page("POST /journeys/{id}/definition", auth.JourneysWrite, u.journeyDefinition)
+}
+
+func (u *UI) routesCampaigns() {
+	u.page("GET /campaigns", auth.ReportsRead, u.campaigns)
+	u.page("GET /campaigns/new", auth.CampaignsSend, u.newCampaign)
+	u.page("POST /campaigns", auth.CampaignsSend, u.saveCampaign)
+	u.page("GET /campaigns/{id}", auth.ReportsRead, u.campaignShow)
+	u.page("POST /campaigns/{id}", auth.CampaignsSend, u.saveCampaign)
+	u.page("POST /campaigns/{id}/schedule", auth.CampaignsSend, u.scheduleCampaign)
+	u.page("POST /campaigns/{id}/test", auth.CampaignsSend, u.testCampaign)
+	u.page("POST /campaigns/{id}/do/{verb}", auth.CampaignsSend, u.moveCampaign)
+	// The preview shows a customer's personal data: pii:read as well,
+	// checked in the handler's helper below.
+	u.page("GET /campaigns/{id}/preview", auth.CampaignsSend, u.requirePII(u.campaignPreview))
+}
+
+// requirePII wraps a handler that shows a customer's personal data
+// (a message rendered for them) so that it needs pii:read too.
+func (u *UI) requirePII(h func(w http.ResponseWriter, r *http.Request) error) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if !principal(r).Can(auth.PIIRead) {
+			return errs.Errorf(errs.Forbidden, "a message rendered for a customer shows their personal data: pii:read is required")
+		}
+		return h(w, r)
+	}
 }
