@@ -74,6 +74,38 @@ func testEngine(t *testing.T, root context.Context, s *server) {
 
 	id, addr := testCartAbandonment(t, b, s)
 	testCampaign(t, b, s, id, addr)
+
+	// The block editor: add a coupon block, save; the preview frames fill
+	// as the editor loads and changes.
+	b.do("template editor",
+		chromedp.Navigate(b.base+"/templates/new"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=block-0]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=template-name]`), "春のお知らせ"),
+		chromedp.Click(chromedp.CSS(`[data-testid=add-block-coupon]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=block-3]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=block-text-1]`), " 春の新作です。"),
+		chromedp.Click(chromedp.CSS(`[data-testid=save-template]`)),
+		waitFor(`location.search.includes("ok=template_saved")`),
+	)
+	frame := b.evalAsync("template preview", `(() => { const f = document.querySelector('[data-testid=template-form]'); const d = new FormData(f);
+		return fetch("/templates/preview?width=tpl-email-desktop", {method: "POST", body: new URLSearchParams(d)}).then(r => r.text()); })()`)
+	if !strings.Contains(frame, "春の新作です。") {
+		t.Errorf("template preview lacks the text: %.300s", frame)
+	}
+
+	// Every page of this area opens without a console error, in both
+	// languages.
+	var jid, cid int64
+	_ = s.db.Read.QueryRowContext(context.Background(), `SELECT max(id) FROM journeys`).Scan(&jid)
+	_ = s.db.Read.QueryRowContext(context.Background(), `SELECT max(id) FROM campaigns`).Scan(&cid)
+	pages := []string{"/segments", "/segments/new", "/journeys", "/journeys/new", fmt.Sprintf("/journeys/%d", jid), "/campaigns", "/campaigns/new",
+		fmt.Sprintf("/campaigns/%d", cid), "/templates", "/templates/new"}
+	for _, lang := range []string{"en", "ja"} {
+		b.do("language "+lang, chromedp.Navigate(b.base+"/lang/"+lang+"?next=/segments"), waitFor(`document.documentElement.lang === "`+lang+`"`))
+		for _, p := range pages {
+			b.do(lang+" "+p, chromedp.Navigate(b.base+p), chromedp.WaitVisible(chromedp.CSS(`main h1`)), chromedp.Sleep(200*time.Millisecond))
+		}
+	}
 }
 
 // testCampaign writes a campaign to the segment saved above, previews it

@@ -285,3 +285,118 @@ func TestCampaignEditorScheduleAndResults(t *testing.T) {
 		t.Error("the list lacks the cancelled campaign")
 	}
 }
+
+func TestTemplateBlockEditorPreviewAndSave(t *testing.T) {
+	s := newSite(t)
+	c := s.as("marketer")
+	if resp, page := c.get("/templates/new"); resp.StatusCode != 200 || !strings.Contains(page, `data-testid="block-0"`) {
+		t.Fatalf("new template: %d", resp.StatusCode)
+	}
+	form := url.Values{"name": {"春のお知らせ"}, "purpose": {"marketing"}, "email.on": {"on"}, "email.subject": {"{{ customer.last_name }}様へ"},
+		"blocks": {"3"}, "b0.type": {"heading"}, "b0.text": {"{{ customer.honorific_name }}"}, "b1.type": {"text"}, "b1.text": {"新作 <春> のご案内"},
+		"b2.type": {"button"}, "b2.text": {"見る"}, "b2.url": {"https://shop.example.com/new"}, "b2.color": {"#336699"}, "b2.align": {"center"},
+		"line.on": {"on"}, "lines": {"1"}, "l0.type": {"text"}, "l0.text": {"{{ customer.last_name }}様 新作入荷"}}
+	// Editor commands: add a coupon block, move it up, remove it.
+	f := cloneValues(form)
+	f.Set("cmd", "add_block:coupon")
+	_, page := c.form("/templates", f)
+	if !strings.Contains(page, `name="b3.type" value="coupon"`) {
+		t.Fatal("no coupon block added")
+	}
+	f.Set("cmd", "up:2")
+	if _, page = c.form("/templates", f); !strings.Contains(page, `name="b1.type" value="button"`) {
+		t.Error("the button did not move up")
+	}
+	// The live preview renders the unsaved template with the sample customer.
+	resp, frame := c.form("/templates/preview?width=tpl-email-mobile", cloneValues(form))
+	if resp.StatusCode != 200 || !strings.Contains(frame, "新作 &lt;春&gt; のご案内") || !strings.Contains(frame, "#336699") || !strings.Contains(frame, `data-testid="preview-subject"`) {
+		t.Errorf("e-mail preview: %d %.300s", resp.StatusCode, frame)
+	}
+	if _, frame := c.form("/templates/preview?width=tpl-line", cloneValues(form)); !strings.Contains(frame, "様 新作入荷") || !strings.Contains(frame, `class="b"`) {
+		t.Errorf("LINE preview: %.300s", frame)
+	}
+	// A broken merge field is refused at save, with the field named.
+	bad := cloneValues(form)
+	bad.Set("b1.text", "{{ customer.nickname }}")
+	if resp, body := c.form("/templates", bad); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "nickname") {
+		t.Errorf("broken merge field: %d", resp.StatusCode)
+	}
+	resp, _ = c.form("/templates", form)
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "ok=template_saved") {
+		t.Fatalf("save: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	list, _ := s.db.Templates(bg)
+	if len(list) != 1 || len(list[0].Variants) != 2 || len(list[0].Variants[0].Blocks) != 3 {
+		t.Fatalf("templates = %+v", list)
+	}
+	_, page = c.get("/templates/" + itoa(list[0].ID))
+	if !strings.Contains(page, "新作 &lt;春&gt; のご案内") || !strings.Contains(page, `value="#336699"`) {
+		t.Error("the editor does not show the stored blocks")
+	}
+	if _, l := c.get("/templates"); !strings.Contains(l, "春のお知らせ") {
+		t.Error("the list lacks the template")
+	}
+	// A campaign variant can use it.
+	if _, cpage := c.get("/campaigns/new"); !strings.Contains(cpage, ">春のお知らせ</option>") {
+		t.Error("the campaign editor does not offer the template")
+	}
+}
+
+func TestEngineAreaPagesForEveryRole(t *testing.T) {
+	s := newSite(t)
+	seg, err := s.db.CreateSegment(bg, segment.Segment{Name: "全員", CreatedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := s.as("marketer")
+	for _, f := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/journeys", url.Values{"template": {"browse_abandonment"}, "channel": {"email"}}},
+		{"/campaigns", url.Values{"name": {"x"}, "segment_id": {itoa(seg.ID)}, "channel": {"email"}, "v0.template_id": {"0"}, "v0.text": {"本文"}}},
+		{"/templates", url.Values{"name": {"t"}, "email.on": {"on"}, "email.subject": {"s"}, "blocks": {"1"}, "b0.type": {"text"}, "b0.text": {"本文"}}},
+	} {
+		if resp, body := m.form(f.path, f.form); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("create %s: %d %.300s", f.path, resp.StatusCode, body)
+		}
+	}
+	js, _ := s.db.Journeys(bg)
+	cs, _ := s.db.Campaigns(bg)
+	ts, _ := s.db.Templates(bg)
+	id := s.anyCustomer()
+	all, writers, readers := []string{"admin", "marketer", "analyst", "support"}, []string{"admin", "marketer"}, []string{"admin", "marketer", "analyst"}
+	pages := []struct {
+		path  string
+		allow []string
+	}{
+		{"/segments", all}, {"/segments/new", writers}, {"/segments/" + itoa(seg.ID), all}, {"/segments/" + itoa(seg.ID) + "/edit", writers},
+		{"/journeys", readers}, {"/journeys/new", writers}, {"/journeys/" + itoa(js[0].ID), readers},
+		{"/campaigns", readers}, {"/campaigns/new", writers}, {"/campaigns/" + itoa(cs[0].ID), readers},
+		{"/campaigns/" + itoa(cs[0].ID) + "/preview?customer=" + itoa(id), writers},
+		{"/templates", writers}, {"/templates/new", writers}, {"/templates/" + itoa(ts[0].ID), writers},
+	}
+	for _, role := range all {
+		c := s.as(role)
+		_, home := c.get("/customers")
+		for _, item := range []struct{ href, perm string }{{"/segments", "all"}, {"/journeys", "readers"}, {"/campaigns", "readers"}, {"/templates", "writers"}} {
+			want := item.perm == "all" || item.perm == "readers" && contains(readers, role) || item.perm == "writers" && contains(writers, role)
+			if got := strings.Contains(home, `<a href="`+item.href+`"`); got != want {
+				t.Errorf("%s: menu item %s shown = %v", role, item.href, got)
+			}
+		}
+		for _, p := range pages {
+			resp, body := c.get(p.path)
+			want := http.StatusForbidden
+			if contains(p.allow, role) {
+				want = http.StatusOK
+			}
+			if resp.StatusCode != want {
+				t.Errorf("%s %s: %d, want %d", role, p.path, resp.StatusCode, want)
+			}
+			if strings.Contains(body, "ZgotmplZ") {
+				t.Errorf("%s %s: a template value was refused by html/template", role, p.path)
+			}
+		}
+	}
+}

@@ -25,6 +25,7 @@ func (u *UI) routesEngine() {
 
 	u.routesJourneys()
 	u.routesCampaigns()
+	u.routesTemplates()
 }
 
 func (u *UI) routesJourneys() {
@@ -62,4 +63,13 @@ func (u *UI) requirePII(h func(w http.ResponseWriter, r *http.Request) error) fu
 		}
 		return h(w, r)
 	}
+}
+
+func (u *UI) routesTemplates() {
+	u.page("GET /templates", auth.CampaignsSend, u.templatesList)
+	u.page("GET /templates/new", auth.CampaignsSend, u.newTemplate)
+	u.page("POST /templates", auth.CampaignsSend, u.saveTemplate)
+	u.page("POST /templates/preview", auth.CampaignsSend, u.templatePreview)
+	u.page("GET /templates/{id}", auth.CampaignsSend, u.editTemplate)
+	u.page("POST /templates/{id}", auth.CampaignsSend, u.saveTemplate)
 }
