@@ -373,27 +373,28 @@ func applyStepForm(s *journey.Step, f map[string][]string) error {
 		}
 		return n, nil
 	}
-	var err error
-	if has("name") {
-		s.Name = get("name")
-	}
-	if has("next") {
-		s.Next = get("next")
-	}
-	if has("else") {
-		s.Else = get("else")
-	}
-	if has("timeout_next") {
-		s.TimeoutNext = get("timeout_next")
-	}
-	if has("duration") {
-		if s.Duration, err = dur("duration"); err != nil {
-			return err
+	for k, dst := range map[string]*string{"name": &s.Name, "next": &s.Next, "else": &s.Else, "timeout_next": &s.TimeoutNext,
+		"at": &s.At, "from": &s.From, "event": &s.Event, "reason": &s.Reason} {
+		if has(k) {
+			*dst = get(k)
 		}
 	}
-	if has("timeout") {
-		if s.Timeout, err = dur("timeout"); err != nil {
-			return err
+	for k, dst := range map[string]*journey.Duration{"duration": &s.Duration, "timeout": &s.Timeout} {
+		if has(k) {
+			d, err := dur(k)
+			if err != nil {
+				return err
+			}
+			*dst = d
+		}
+	}
+	for k, dst := range map[string]*int64{"template_id": &s.TemplateID, "coupon_campaign_id": &s.CouponCampaignID, "points": &s.Points} {
+		if has(k) {
+			n, err := num(k)
+			if err != nil {
+				return err
+			}
+			*dst = n
 		}
 	}
 	if has("days") {
@@ -402,15 +403,6 @@ func applyStepForm(s *journey.Step, f map[string][]string) error {
 			return err
 		}
 		s.Days = int(n)
-	}
-	if has("at") {
-		s.At = get("at")
-	}
-	if has("from") {
-		s.From = get("from")
-	}
-	if has("event") {
-		s.Event = get("event")
 	}
 	if has("condition") {
 		src := get("condition")
@@ -427,11 +419,6 @@ func applyStepForm(s *journey.Step, f map[string][]string) error {
 	if has("channel") {
 		s.Channel = message.Channel(get("channel"))
 	}
-	if has("template_id") {
-		if s.TemplateID, err = num("template_id"); err != nil {
-			return err
-		}
-	}
 	if has("subject") || has("text") {
 		if s.TemplateID > 0 {
 			s.Content = nil
@@ -442,19 +429,6 @@ func applyStepForm(s *journey.Step, f map[string][]string) error {
 			}
 			s.Content = &journey.Content{Subject: get("subject"), Text: txt}
 		}
-	}
-	if has("coupon_campaign_id") {
-		if s.CouponCampaignID, err = num("coupon_campaign_id"); err != nil {
-			return err
-		}
-	}
-	if has("points") {
-		if s.Points, err = num("points"); err != nil {
-			return err
-		}
-	}
-	if has("reason") {
-		s.Reason = get("reason")
 	}
 	if has("add_tags") {
 		s.AddTags = splitList(get("add_tags"))
