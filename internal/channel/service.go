@@ -1022,11 +1022,17 @@ func (s *Service) Work(ctx context.Context, interval time.Duration) {
 // Preview renders a template's variant for a customer as it would be sent
 // (without tracking), ignoring consent.
 func (s *Service) Preview(ctx context.Context, templateID, customerID int64, ch message.Channel, vars map[string]any) (*content.Output, error) {
-	set, err := s.Settings(ctx)
+	c, err := s.compiled(ctx, templateID)
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.compiled(ctx, templateID)
+	return s.previewFor(ctx, c, customerID, ch, vars)
+}
+
+// previewFor renders a compiled template for a customer as it would be
+// sent, without tracking (the unsubscribe link goes to a preview page).
+func (s *Service) previewFor(ctx context.Context, c *content.Compiled, customerID int64, ch message.Channel, vars map[string]any) (*content.Output, error) {
+	set, err := s.Settings(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -128,7 +128,7 @@ func (s *Server) Authenticate(r *http.Request) (*Principal, error) {
 func (s *Server) SessionPrincipal(ctx context.Context, token string) (*Principal, error) {
 	hash := auth.HashToken(token)
 	sess, err := s.cfg.Store.SessionByHash(ctx, hash)
-	now := s.cfg.Clock.Now()
+	now := s.sessions.Now()
 	if err != nil || now.After(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) > sessionTTL {
 		return nil, errs.Errorf(errs.Unauthorized, "your session has ended; sign in again")
 	}
@@ -228,7 +228,7 @@ var ErrTOTPRequired = &errs.Error{Code: errs.Unauthorized, Field: "totp", Messag
 // factor) and opens a session, returning its token.
 func (s *Server) Login(ctx context.Context, email, password, totp, ip, userAgent string) (string, *store.User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	now := s.cfg.Clock.Now()
+	now := s.sessions.Now()
 	userKey, ipKey := "u:"+email, "ip:"+ip
 	for key, max := range map[string]int{userKey: maxFailsAccount, ipKey: maxFailsIP} {
 		n, err := s.cfg.Store.LoginFailures(ctx, key, now.Add(-loginWindow))
@@ -277,7 +277,7 @@ func (s *Server) checkTOTP(ctx context.Context, u *store.User, code string) erro
 	if err != nil {
 		return err
 	}
-	step, ok := auth.VerifyTOTP(seed, code, s.cfg.Clock.Now(), u.TOTPLastStep)
+	step, ok := auth.VerifyTOTP(seed, code, s.sessions.Now(), u.TOTPLastStep)
 	if ok {
 		if ok, err = s.cfg.Store.UseTOTPStep(ctx, u.ID, step); err != nil {
 			return err
@@ -290,7 +290,7 @@ func (s *Server) checkTOTP(ctx context.Context, u *store.User, code string) erro
 }
 
 func (s *Server) openSession(ctx context.Context, userID int64, ip, userAgent string) (string, error) {
-	now := s.cfg.Clock.Now()
+	now := s.sessions.Now()
 	token := auth.RandomToken(32)
 	err := s.cfg.Store.CreateSession(ctx, store.Session{TokenHash: auth.HashToken(token), UserID: userID, CreatedAt: now,
 		ExpiresAt: now.Add(30 * 24 * time.Hour), LastSeenAt: now, IP: ip, UserAgent: truncate(userAgent, 200)})

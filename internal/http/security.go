@@ -392,7 +392,7 @@ func (s *Server) ConfirmTOTP(r *http.Request, code string) error {
 		return err
 	}
 	// Keep the confirming code from working again at sign-in.
-	if _, err := s.cfg.Store.UseTOTPStep(r.Context(), u.ID, auth.TOTPStep(s.cfg.Clock.Now())+1); err != nil {
+	if _, err := s.cfg.Store.UseTOTPStep(r.Context(), u.ID, auth.TOTPStep(s.sessions.Now())+1); err != nil {
 		return err
 	}
 	return s.Audit(r, "user.totp_enable", "user:"+itoa64(u.ID), "")

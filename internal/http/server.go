@@ -93,6 +93,11 @@ type Server struct {
 	keyTouched map[int64]time.Time
 
 	surveys *survey.Linker
+
+	// sessions is the clock of sign-in sessions: the store's clock, but
+	// the wall clock when the store's is a dev clock, so that moving it a
+	// day to watch a journey does not sign everyone out.
+	sessions clock.Clock
 }
 
 // New builds the server and its routes.
@@ -112,7 +117,10 @@ func New(cfg Config) *Server {
 	if cfg.Ingest == nil {
 		cfg.Ingest = ingest.New(ingest.Config{Store: cfg.Store, Clock: cfg.Clock, Log: cfg.Log, Metrics: cfg.Metrics, Privacy: privacy.NewHandler(cfg.Store)})
 	}
-	s := &Server{surveys: &survey.Linker{Store: cfg.Store}, cfg: cfg, mux: http.NewServeMux(), keyTouched: map[int64]time.Time{}, engine: content.NewEngine()}
+	s := &Server{surveys: &survey.Linker{Store: cfg.Store}, cfg: cfg, mux: http.NewServeMux(), keyTouched: map[int64]time.Time{}, engine: content.NewEngine(), sessions: cfg.Clock}
+	if cfg.DevClock != nil {
+		s.sessions = clock.Real{}
+	}
 	s.latency = cfg.Metrics.NewHistogram("enishi_http_request_duration_seconds",
 		"Time to serve an HTTP request, by route pattern and status class.", metrics.LatencyBuckets, "route", "code")
 	s.routesCore()

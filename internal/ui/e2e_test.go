@@ -17,6 +17,7 @@ import (
 
 	"github.com/enishi-crm/enishi/internal/cli"
 	"github.com/enishi-crm/enishi/internal/clock"
+	fakesmtp "github.com/enishi-crm/enishi/internal/fake/smtp"
 	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/store/sqlite"
 )
@@ -41,6 +42,7 @@ type server struct {
 	url   string
 	db    *store.DB // a second handle on the same SQLite file, for checks
 	login map[string]string
+	smtp  *fakesmtp.Server // where the server's e-mail goes
 }
 
 func startServer(t *testing.T) *server {
@@ -66,12 +68,15 @@ func startServer(t *testing.T) *server {
 		s.login[u.email] = m[1]
 	}
 
+	addr, smtpSrv := prepareChannels(t, dbPath)
+	s.smtp = smtpSrv
+
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Run([]string{"serve", "--demo", "--demo-customers", "300", "--db", dbPath, "--addr", "127.0.0.1:0"},
+		done <- cli.Run([]string{"serve", "--demo", "--demo-customers", "300", "--db", dbPath, "--addr", addr, "--dev-clock"},
 			cli.IO{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }, Context: ctx,
 				Ready: func(addr string) { ready <- addr }})
 	}()
@@ -291,6 +296,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("marketer", func(t *testing.T) { testAdminJourney(t, root, s) })
 	t.Run("analyst", func(t *testing.T) { testAnalystSeesMaskedData(t, root, s) })
 	t.Run("support", func(t *testing.T) { testSupportLimits(t, root, s) })
+	t.Run("engine", func(t *testing.T) { testEngine(t, root, s) })
 }
 
 // startChromium starts a headless Chromium that cannot reach out: on this

@@ -28,10 +28,10 @@ type couponCampaignsPage struct {
 // couponCampaigns lists the coupon campaigns with their results, and the
 // form for a new one.
 func (u *UI) couponCampaigns(w http.ResponseWriter, r *http.Request) error {
-	return u.showCampaigns(w, r, http.StatusOK, nil, nil, nil)
+	return u.showCouponCampaigns(w, r, http.StatusOK, nil, nil, nil)
 }
 
-func (u *UI) showCampaigns(w http.ResponseWriter, r *http.Request, status int, form map[string]string, ranks []string, fail error) error {
+func (u *UI) showCouponCampaigns(w http.ResponseWriter, r *http.Request, status int, form map[string]string, ranks []string, fail error) error {
 	pg := &couponCampaignsPage{base: u.newBase(r, "loyalty", "loyalty.coupons"), Form: form, Ranks: ranks}
 	if fail != nil {
 		pg.Error = pg.loc.errorText(fail)
@@ -59,7 +59,7 @@ func (u *UI) createCouponCampaign(w http.ResponseWriter, r *http.Request) error 
 		form[k] = strings.TrimSpace(r.PostForm.Get(k))
 	}
 	ranks := r.PostForm["ranks"]
-	c, err := campaignFromForm(form, ranks)
+	c, err := couponCampaignFromForm(form, ranks)
 	if err == nil {
 		c.CreatedBy = principal(r).Actor()
 		var made *loyalty.Campaign
@@ -73,10 +73,10 @@ func (u *UI) createCouponCampaign(w http.ResponseWriter, r *http.Request) error 
 	if !isValidation(err) {
 		return err
 	}
-	return u.showCampaigns(w, r, http.StatusUnprocessableEntity, form, ranks, err)
+	return u.showCouponCampaigns(w, r, http.StatusUnprocessableEntity, form, ranks, err)
 }
 
-func campaignFromForm(f map[string]string, ranks []string) (loyalty.Campaign, error) {
+func couponCampaignFromForm(f map[string]string, ranks []string) (loyalty.Campaign, error) {
 	c := loyalty.Campaign{Name: f["name"], Mode: loyalty.CodeMode(f["mode"]), SharedCode: f["shared_code"], DiscountType: loyalty.DiscountType(f["discount_type"]),
 		SKUs: splitList(f["skus"]), Categories: splitList(f["categories"]), Ranks: ranks, ShopifyPriceRuleID: f["shopify_price_rule_id"]}
 	if c.Mode == loyalty.Unique {
@@ -133,10 +133,10 @@ type couponCampaignPage struct {
 
 // couponCampaign shows a campaign, its results and its codes.
 func (u *UI) couponCampaign(w http.ResponseWriter, r *http.Request) error {
-	return u.showCampaign(w, r, http.StatusOK, nil, nil)
+	return u.showCouponCampaign(w, r, http.StatusOK, nil, nil)
 }
 
-func (u *UI) showCampaign(w http.ResponseWriter, r *http.Request, status int, form map[string]string, fail error) error {
+func (u *UI) showCouponCampaign(w http.ResponseWriter, r *http.Request, status int, form map[string]string, fail error) error {
 	id, err := pathInt(r, "id")
 	if err != nil {
 		return err
@@ -178,14 +178,14 @@ func (u *UI) generateCoupons(w http.ResponseWriter, r *http.Request) error {
 	form := map[string]string{"count": strings.TrimSpace(r.PostFormValue("count")), "prefix": strings.TrimSpace(r.PostFormValue("prefix"))}
 	n, perr := strconv.Atoi(strings.ReplaceAll(form["count"], ",", ""))
 	if perr != nil || n < 1 || n > maxGenerate {
-		return u.showCampaign(w, r, http.StatusUnprocessableEntity, form, errs.FieldErrorf("count", "give 1–%d", maxGenerate))
+		return u.showCouponCampaign(w, r, http.StatusUnprocessableEntity, form, errs.FieldErrorf("count", "give 1–%d", maxGenerate))
 	}
 	cs, err := u.cfg.Store.GenerateCoupons(r.Context(), id, n, form["prefix"])
 	if err != nil {
 		if !isValidation(err) {
 			return err
 		}
-		return u.showCampaign(w, r, http.StatusUnprocessableEntity, form, err)
+		return u.showCouponCampaign(w, r, http.StatusUnprocessableEntity, form, err)
 	}
 	if err := u.api.Audit(r, "coupon.generate", "coupon-campaign:"+strconv.FormatInt(id, 10), strconv.Itoa(len(cs))+" codes"); err != nil {
 		return err

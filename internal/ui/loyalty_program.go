@@ -37,7 +37,7 @@ type programForm struct {
 	Metric, Period, Months                                            string
 	BaseRate, ExpiryMonths, Birthday, ExpiringSoon, EarnSince, Remind string
 	Tiers                                                             []tierRow
-	Campaigns                                                         []campaignRow
+	Campaigns                                                         []pointCampaignRow
 }
 
 type tierRow struct {
@@ -45,7 +45,7 @@ type tierRow struct {
 	FreeShipping                bool
 }
 
-type campaignRow struct {
+type pointCampaignRow struct {
 	Name, From, To, Multiplier, SKUs, Categories string
 }
 
@@ -63,7 +63,7 @@ func formOf(p loyalty.Program) programForm {
 		f.Tiers = append(f.Tiers, tierRow{Code: t.Code, Name: t.Name, Min: strconv.FormatInt(t.Min, 10), Multiplier: fmtFloat(t.PointMultiplier), FreeShipping: t.FreeShipping})
 	}
 	for _, c := range p.Points.Campaigns {
-		f.Campaigns = append(f.Campaigns, campaignRow{Name: c.Name, From: c.From.String(), To: c.To.String(), Multiplier: fmtFloat(c.Multiplier),
+		f.Campaigns = append(f.Campaigns, pointCampaignRow{Name: c.Name, From: c.From.String(), To: c.To.String(), Multiplier: fmtFloat(c.Multiplier),
 			SKUs: strings.Join(c.SKUs, ", "), Categories: strings.Join(c.Categories, ", ")})
 	}
 	return f
@@ -73,7 +73,7 @@ func formOf(p loyalty.Program) programForm {
 func (f programForm) withBlanks() programForm {
 	for range blankRows {
 		f.Tiers = append(f.Tiers, tierRow{})
-		f.Campaigns = append(f.Campaigns, campaignRow{})
+		f.Campaigns = append(f.Campaigns, pointCampaignRow{})
 	}
 	return f
 }
@@ -147,9 +147,9 @@ func readProgramForm(r *http.Request) programForm {
 		f.Tiers = append(f.Tiers, t)
 	}
 	for i := range v["camp_name"] {
-		c := campaignRow{Name: at(v["camp_name"], i), From: at(v["camp_from"], i), To: at(v["camp_to"], i), Multiplier: at(v["camp_mult"], i),
+		c := pointCampaignRow{Name: at(v["camp_name"], i), From: at(v["camp_from"], i), To: at(v["camp_to"], i), Multiplier: at(v["camp_mult"], i),
 			SKUs: at(v["camp_skus"], i), Categories: at(v["camp_cats"], i)}
-		if c == (campaignRow{}) {
+		if c == (pointCampaignRow{}) {
 			continue
 		}
 		f.Campaigns = append(f.Campaigns, c)
@@ -260,15 +260,4 @@ func (f *programForm) program() (loyalty.Program, error) {
 		p.Points.Campaigns = append(p.Points.Campaigns, pc)
 	}
 	return p, nil // the store validates the rest
-}
-
-// splitList reads a comma (or 、) separated list; empty items are dropped.
-func splitList(s string) []string {
-	out := []string{}
-	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '、' || r == '，' || r == '\n' }) {
-		if part = strings.TrimSpace(part); part != "" {
-			out = append(out, part)
-		}
-	}
-	return out
 }

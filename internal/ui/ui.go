@@ -168,6 +168,7 @@ func (u *UI) routes() {
 	u.page("GET /settings/identity", auth.SettingsWrite, u.identityPolicy)
 	u.page("POST /settings/identity", auth.SettingsWrite, u.saveIdentityPolicy)
 
+	u.routesEngine()
 	u.routesLoyalty()
 	u.routesVoice()
 	u.routesSecurity()

@@ -36,9 +36,10 @@ var bg = context.Background()
 // site is the API and UI on an httptest server over a demo store, with one
 // account per role (password "password-"+role).
 type site struct {
-	t   *testing.T
-	db  *store.DB
-	srv *httptest.Server
+	t     *testing.T
+	db    *store.DB
+	srv   *httptest.Server
+	clock *clock.Manual
 }
 
 func newSite(t *testing.T) *site {
@@ -61,7 +62,7 @@ func newSite(t *testing.T) *site {
 			t.Fatal(err)
 		}
 	}
-	return &site{t: t, db: db, srv: srv}
+	return &site{t: t, db: db, srv: srv, clock: c}
 }
 
 // client is a browser-like client: cookies, no automatic redirects.
