@@ -5,9 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/enishi-crm/enishi/internal/channel"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +20,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/privacy"
 	"github.com/enishi-crm/enishi/internal/retention"
 	"github.com/enishi-crm/enishi/internal/store"
+	"github.com/enishi-crm/enishi/internal/ui"
 )
 
 // demoAdmin is the account `serve --demo` signs people in with.
@@ -89,6 +90,12 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	chanCtx, stopChannels := context.WithCancel(ctx)
 	defer stopChannels()
 	go chans.svc.Work(chanCtx, 30*time.Second)
+	if *demoMode && ef.fakeChannel == "" && !emailSetUp(ctx, st) {
+		// A demo without any channel set up: journeys and test sends
+		// still "send", into a file one can read, never to anyone.
+		ef.fakeChannel = "enishi-demo-messages.jsonl"
+		login = fmt.Sprintf("no channel is set up: messages go to %s, not to anyone\n", ef.fakeChannel) + login
+	}
 	d, closeD, err := ef.dispatcher(env, c, chans.svc)
 	if err != nil {
 		return err
@@ -104,7 +111,11 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 			}
 			return chans.set.LINE.Quota(ctx)
 		}})
-	mountUI(api)
+	web, err := ui.Mount(api, ui.Config{Store: st, Clock: c, Log: env.Log, SecureCookies: *tlsCert != ""})
+	if err != nil {
+		return err
+	}
+	defer web.Close() // after the server stopped: stop imports running in the background
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	workDone := make(chan struct{})
 	go func() {
@@ -190,6 +201,12 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
+// emailSetUp says whether the channel settings name a mail server.
+func emailSetUp(ctx context.Context, st *store.DB) bool {
+	set, err := channel.LoadSettings(ctx, st)
+	return err == nil && set.Email.Host != ""
+}
+
 // prepareDemo generates demo data into an empty store and (re)sets the demo
 // admin's password, returning the lines to print.
 func prepareDemo(ctx context.Context, env *Env, st *store.DB, customers int, c clock.Clock) (string, error) {
@@ -254,16 +271,6 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 		}
 	})
 	return found
-}
-
-// mountUI adds the web UI; until the UI package lands, a plain page points
-// at the API.
-func mountUI(api *enishihttp.Server) {
-	api.Mux().HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, strings.TrimSpace(`<!doctype html><html lang="ja"><meta charset="utf-8"><title>enishi</title>
-<h1>enishi</h1><p>API: <code>/api/v1/customers</code>. Sign in with <code>POST /api/v1/auth/login</code>.</p></html>`))
-	})
 }
 
 // analyticsInterval is how often a running server rescores customers whose
