@@ -40,7 +40,13 @@ func (tx *Tx) execCached(ctx context.Context, db *DB, q string, args []any) (sql
 		if err != nil {
 			return err
 		}
-		named := make([]driver.NamedValue, len(args))
+		// The driver copies values as it binds them: one buffer serves
+		// every statement of the transaction (a 256-row statement has
+		// thousands of arguments).
+		if cap(tx.named) < len(args) {
+			tx.named = make([]driver.NamedValue, len(args))
+		}
+		named := tx.named[:len(args)]
 		for i, a := range args {
 			v, err := driver.DefaultParameterConverter.ConvertValue(a)
 			if err != nil {

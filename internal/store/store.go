@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -303,7 +304,8 @@ type Tx struct {
 	Seq    map[string]int64
 	stmts  map[string]*sql.Stmt
 	conn   *sql.Conn
-	staged map[string]bool // staging tables used in this transaction (they hold rows until it ends)
+	named  []driver.NamedValue // execCached's argument buffer
+	staged map[string]bool     // staging tables used in this transaction (they hold rows until it ends)
 }
 
 // Raw runs f with the transaction's driver connection (for bulk paths such
