@@ -35,7 +35,7 @@ func main() {
 		check(err)
 		fmt.Printf("# parquet written in %.1fs\n", time.Since(start).Seconds())
 	}
-	start := (*day - int64(*window) + 1) * 86400000 - 9*3600000
+	start := (*day-int64(*window)+1)*86400000 - 9*3600000
 	q := fmt.Sprintf(`WITH c AS (
 		SELECT customer_id, %d - max((ordered_at + 32400000) // 86400000) AS rec,
 		       count(*) FILTER (WHERE ordered_at >= %d) AS f, coalesce(sum(total) FILTER (WHERE ordered_at >= %d), 0) AS m

@@ -47,7 +47,10 @@ func main() {
 		if n+k > *lines {
 			k = *lines - n
 		}
-		type line struct{ sku, cat string; q, p int }
+		type line struct {
+			sku, cat string
+			q, p     int
+		}
 		ls := make([]line, k)
 		total := 0
 		for i := range ls {

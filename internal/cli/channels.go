@@ -46,7 +46,7 @@ type channels struct {
 
 func startChannels(ctx context.Context, env *Env, st *store.DB, c clock.Clock) (*channels, error) {
 	sec := secretsFor(env, st)
-	svc, err := channel.New(ctx, channel.Config{Store: st, Clock: c, Secrets: sec, Log: env.Log, Recommender: st})
+	svc, err := channel.New(ctx, channel.Config{Store: st, Clock: c, Secrets: sec, Log: env.Log, Recommender: st, Segments: st})
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/identity"
+	"github.com/enishi-crm/enishi/internal/outbox"
 	"github.com/enishi-crm/enishi/internal/privacy"
 	"github.com/enishi-crm/enishi/internal/retention"
 	"github.com/enishi-crm/enishi/internal/store"
@@ -230,6 +231,9 @@ func validateSetting(key, value string) error {
 		}
 	}
 	switch key {
+	case outbox.RulesSetting:
+		_, err := outbox.ParseRules([]byte(value))
+		return err
 	case channel.SettingsKey:
 		var set channel.Settings
 		dec := json.NewDecoder(strings.NewReader(value))

@@ -34,6 +34,8 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	devClock := fs.Bool("dev-clock", false, "let POST /api/v1/dev/clock move time forward (tests and demos only)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
 	tlsKey := fs.String("tls-key", "", "TLS key file")
+	noEngine := fs.Bool("no-engine", false, "do not run segments, journeys and campaigns in this process (run `enishi engine run` elsewhere)")
+	ef := addEngineFlags(fs, env)
 	retentionEvery := fs.Duration("retention-interval", 24*time.Hour, "how often to apply data retention (0 turns the job off in this process)")
 	workers := fs.Int("ingest-workers", 1, "inbox workers processing events and webhooks (more only help on PostgreSQL; 0 runs none in this process)")
 	lease := fs.Duration("ingest-lease", time.Minute, "how long a worker holds a claimed inbox batch before another may take it over")
@@ -58,6 +60,14 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if manual != nil {
+		// Resume the time a previous run moved to.
+		if v, ok, err := st.Setting(ctx, enishihttp.DevClockOffsetSetting); err == nil && ok {
+			if d, err := time.ParseDuration(v); err == nil && d > 0 {
+				manual.Advance(d)
+			}
+		}
+	}
 
 	var login string
 	if *demoMode {
@@ -73,11 +83,16 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	chanCtx, stopChannels := context.WithCancel(ctx)
 	defer stopChannels()
 	go chans.svc.Work(chanCtx, 30*time.Second)
+	d, closeD, err := ef.dispatcher(env, c, chans.svc)
+	if err != nil {
+		return err
+	}
+	defer closeD()
 	reg := metrics.NewRegistry()
 	svc := ingest.New(ingest.Config{Store: st, Clock: c, Log: env.Log, Metrics: reg, Privacy: privacy.NewHandler(st), Workers: max(*workers, 1), Lease: *lease, RateLimit: *rate})
 	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != "",
 		Metrics: reg, Ingest: svc,
-		Channels: chans.svc, ReloadChannels: chans.reload, Secrets: secretsFor(env, st), LINEQuota: func(ctx context.Context) (any, error) {
+		Channels: chans.svc, ReloadChannels: chans.reload, Secrets: secretsFor(env, st), Dispatcher: d, Segments: st, LINEQuota: func(ctx context.Context) (any, error) {
 			if chans.set == nil || chans.set.LINE == nil {
 				return nil, errs.Errorf(errs.Unavailable, "LINE is not configured")
 			}
@@ -96,6 +111,21 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		stopWork()
 		<-workDone
 	}()
+	if !*noEngine {
+		eng := ef.engine(env, st, c, d)
+		engineCtx, stopEngine := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := eng.Run(engineCtx); err != nil {
+				env.Log.Error("engine stopped", "err", err)
+			}
+		}()
+		defer func() {
+			stopEngine()
+			<-done
+		}()
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

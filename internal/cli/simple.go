@@ -239,6 +239,7 @@ func scopeList() string {
 var knownSettings = func() map[string]string {
 	m := map[string]string{
 		"identity.manual_merge_kinds": `JSON array of identifier kinds whose links wait for approval instead of merging, e.g. ["phone"]`,
+		"messaging.rules":             `JSON: quiet hours and frequency caps of marketing messages (docs/journeys.md#rules)`,
 		"channels":                    `JSON of the channel settings: base_url, shop (footer), email, line, sms, push, webhook (docs/channels/README.md)`,
 		ingest.SettingUserIDSource:    `the system whose customer ids the event API's userId values are (e.g. shopify, eccube); unset: the write key's name`,
 		ingest.SettingLineProvider:    `the LINE provider id LINE user ids belong to; unset: the webhook's destination`,

@@ -38,6 +38,7 @@ type Manual struct {
 	offset time.Duration
 	frozen bool
 	at     time.Time
+	moved  chan struct{}
 }
 
 // NewManual returns a clock offset so that it reads start now. If frozen, it
@@ -64,6 +65,7 @@ func (m *Manual) Advance(d time.Duration) {
 	defer m.mu.Unlock()
 	m.offset += d
 	m.at = m.at.Add(d)
+	m.signal()
 }
 
 // Set moves the clock to t.
@@ -73,6 +75,26 @@ func (m *Manual) Set(t time.Time) {
 	t = t.UTC()
 	m.at = t
 	m.offset = time.Until(t)
+	m.signal()
+}
+
+// Moved returns a channel that is closed the next time Advance or Set
+// moves the clock, so that schedulers can wake at once.
+func (m *Manual) Moved() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.moved == nil {
+		m.moved = make(chan struct{})
+	}
+	return m.moved
+}
+
+// signal wakes the waiters of Moved; m.mu is held.
+func (m *Manual) signal() {
+	if m.moved != nil {
+		close(m.moved)
+		m.moved = nil
+	}
 }
 
 // StartOfDay returns midnight in Asia/Tokyo of the day containing t.

@@ -37,6 +37,9 @@ func (s *Server) routesCore() {
 	s.routesCustomers()
 	s.routesAnalytics()
 	s.routesAdmin()
+	s.routesSegments()
+	s.routesJourneys()
+	s.routesCampaigns()
 	s.routesSecurity()
 	s.routesPrivacy()
 	s.routesChannels()
@@ -354,6 +357,10 @@ func (s *Server) routesAdmin() {
 	s.Handle("GET /api/v1/dev/clock", auth.SettingsWrite, s.devClock)
 }
 
+// DevClockOffsetSetting keeps how far the dev clock was moved ahead of real
+// time (a Go duration), for `serve --dev-clock` to resume.
+const DevClockOffsetSetting = "dev.clock_offset"
+
 func (s *Server) devClock(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.DevClock == nil {
 		return errs.Errorf(errs.Forbidden, "the dev clock is off; start the server with --dev-clock")
@@ -380,6 +387,12 @@ func (s *Server) devClock(w http.ResponseWriter, r *http.Request) error {
 			s.cfg.DevClock.Set(in.Set)
 		default:
 			return errs.Errorf(errs.Invalid, "give advance (e.g. \"72h\") or set (RFC 3339)")
+		}
+		// Kept, so that a restarted `serve --dev-clock` resumes the moved
+		// time instead of going back to the real one.
+		offset := time.Until(s.cfg.DevClock.Now()).Round(time.Millisecond)
+		if err := s.cfg.Store.SetSetting(r.Context(), DevClockOffsetSetting, offset.String()); err != nil {
+			return err
 		}
 	}
 	return JSON(w, map[string]time.Time{"now": s.cfg.DevClock.Now()})

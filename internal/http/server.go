@@ -23,7 +23,9 @@ import (
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/ingest"
 	"github.com/enishi-crm/enishi/internal/metrics"
+	"github.com/enishi-crm/enishi/internal/outbox"
 	"github.com/enishi-crm/enishi/internal/privacy"
+	"github.com/enishi-crm/enishi/internal/segment"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
@@ -37,6 +39,11 @@ type Config struct {
 	Log      *slog.Logger
 	// SecureCookies marks session cookies Secure (serving over TLS).
 	SecureCookies bool
+	// Dispatcher sends campaign test messages (nil: test sends fail with
+	// a clear error until a channel is configured).
+	Dispatcher outbox.Dispatcher
+	// Pusher pushes segments to Shopify and LINE.
+	Pusher segment.Pusher
 
 	// Channels sends messages and handles unsubscribes, tracking and
 	// provider callbacks; nil leaves those routes answering 503.

@@ -207,6 +207,25 @@ func (w ShopifyWriteBack) TagCustomer(ctx context.Context, customerID int64, add
 	return w.Client.SetCustomerTags(ctx, sid, add, remove)
 }
 
+// TagCustomers adds tag to the Shopify customers add and removes it from
+// those in remove (Shopify customer ids), one customer at a time; the
+// other tags of each stay. It makes ShopifyWriteBack a segment.ShopifyTagger,
+// for pushing segments. A push cut short is simply pushed again: adding a
+// tag a customer has, or removing one it has not, changes nothing.
+func (w ShopifyWriteBack) TagCustomers(ctx context.Context, tag string, add, remove []string) error {
+	for _, id := range add {
+		if _, err := w.Client.SetCustomerTags(ctx, id, []string{tag}, nil); err != nil {
+			return fmt.Errorf("tag Shopify customer %s: %w", id, err)
+		}
+	}
+	for _, id := range remove {
+		if _, err := w.Client.SetCustomerTags(ctx, id, nil, []string{tag}); err != nil {
+			return fmt.Errorf("untag Shopify customer %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
 // CreateCoupon makes a discount code under a price rule.
 func (w ShopifyWriteBack) CreateCoupon(ctx context.Context, priceRuleID, code string) (shopify.DiscountCode, error) {
 	return w.Client.CreateDiscountCode(ctx, priceRuleID, code)

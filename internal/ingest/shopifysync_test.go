@@ -13,6 +13,7 @@ import (
 	fakeshopify "github.com/enishi-crm/enishi/internal/fake/shopify"
 	"github.com/enishi-crm/enishi/internal/identity"
 	"github.com/enishi-crm/enishi/internal/ingest"
+	"github.com/enishi-crm/enishi/internal/segment"
 	"github.com/enishi-crm/enishi/internal/shopify"
 	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/store/storetest"
@@ -150,6 +151,17 @@ func TestShopifyWriteBackTagsAndDiscountCodes(t *testing.T) {
 	}
 	if strings.Join(tags, ",") != "wholesale,VIP,リピーター" || f.Customer(custID(3))["tags"] != "wholesale, VIP, リピーター" {
 		t.Fatalf("tags = %v, stored %v", tags, f.Customer(custID(3))["tags"])
+	}
+	// Segments push through the same write-back.
+	var tagger segment.ShopifyTagger = wb
+	if err := tagger.TagCustomers(ctx, "enishi:休眠", []string{custID(3)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tagger.TagCustomers(ctx, "VIP", nil, []string{custID(3)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Customer(custID(3))["tags"]; got != "wholesale, リピーター, enishi:休眠" {
+		t.Fatalf("after push: %v", got)
 	}
 	rule, err := c.CreatePriceRule(ctx, shopify.PriceRule{Title: "春の再購入クーポン", ValueType: "percentage", Value: "-10.0", CustomerSelection: "all",
 		TargetType: "line_item", TargetSelection: "all", AllocationMethod: "across", OncePerCustomer: true, StartsAt: storetest.T0})

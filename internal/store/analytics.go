@@ -369,9 +369,20 @@ func (db *DB) recomputeDirty(ctx context.Context, st *analyticsState, rc analyti
 			if _, err := db.rescore(ctx, tx, st, rc, cc, ids); err != nil {
 				return err
 			}
+			// Segments over scores see the new ones at once (the change feed).
+			changed := make([]int64, len(ids))
+			for i, id := range ids {
+				changed[i] = id.(int64)
+			}
+			if err := db.markChanged(ctx, tx, changed, db.Clock.Now()); err != nil {
+				return err
+			}
 			_, err = tx.ExecContext(ctx, `DELETE FROM analytics_dirty WHERE customer_id IN (`+in+`)`, ids...)
 			return err
 		})
+		if n > 0 {
+			db.notifyChanged()
+		}
 		if err != nil {
 			return total, fmt.Errorf("rescore changed customers: %w", err)
 		}

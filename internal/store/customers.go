@@ -370,31 +370,13 @@ func (db *DB) SearchCustomers(ctx context.Context, q customer.Query) ([]customer
 		return nil, 0, err
 	}
 	n := len(args)
-	rows, err := db.Read.QueryContext(ctx, `SELECT id, last_name, first_name, last_name_kana, first_name_kana, email, phone, prefecture,
-		order_count, total_spent, last_order_at, created_at FROM customers WHERE `+where+
+	rows, err := db.Read.QueryContext(ctx, `SELECT `+summaryCols+` FROM customers c WHERE `+where+
 		` ORDER BY id DESC LIMIT $`+itoa(n+1)+` OFFSET $`+itoa(n+2), append(args, limit, max(q.Offset, 0))...)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer rows.Close()
-	out := []customer.Summary{}
-	for rows.Next() {
-		var s customer.Summary
-		var p customer.Profile
-		var last sql.NullInt64
-		var created int64
-		if err := rows.Scan(&s.ID, &p.LastName, &p.FirstName, &p.LastNameKana, &p.FirstNameKana, &s.Email, &s.Phone, &s.Prefecture,
-			&s.OrderCount, &s.TotalSpent, &last, &created); err != nil {
-			return nil, 0, err
-		}
-		p.Email = s.Email
-		s.DisplayName = p.DisplayName()
-		s.NameKana = strings.TrimSpace(p.LastNameKana + " " + p.FirstNameKana)
-		s.LastOrderAt = fromNullMS(last)
-		s.CreatedAt = fromMS(created)
-		out = append(out, s)
-	}
-	return out, total, rows.Err()
+	out, err := scanSummaries(rows)
+	return out, total, err
 }
 
 func likeEscape(s string) string {
@@ -522,15 +504,22 @@ func (db *DB) RecordConsent(ctx context.Context, customerID int64, c customer.Co
 	if c.RecordedAt.IsZero() {
 		c.RecordedAt = db.Clock.Now()
 	}
-	return db.inTx(ctx, func(tx *Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		cid, err := db.activeCustomer(ctx, tx, customerID)
 		if err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO consent_records (customer_id, origin_customer_id, channel, granted, method, source, wording_version, actor, recorded_at)
 			VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8)`, cid, c.Channel, c.Granted, c.Method, c.Source, c.WordingVersion, c.Actor, ms(c.RecordedAt))
-		return err
+		if err != nil {
+			return err
+		}
+		return db.markChanged(ctx, tx, []int64{cid}, db.Clock.Now())
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
+	return err
 }
 
 func validChannel(ch string) bool {
@@ -544,7 +533,7 @@ func validChannel(ch string) bool {
 
 // AddTags tags a customer; tags it already has are kept once.
 func (db *DB) AddTags(ctx context.Context, customerID int64, tags []string) error {
-	return db.inTx(ctx, func(tx *Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		cid, err := db.activeCustomer(ctx, tx, customerID)
 		if err != nil {
 			return err
@@ -558,8 +547,12 @@ func (db *DB) AddTags(ctx context.Context, customerID int64, tags []string) erro
 				return err
 			}
 		}
-		return nil
+		return db.markChanged(ctx, tx, []int64{cid}, db.Clock.Now())
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
+	return err
 }
 
 const productCols = "id, sku, name, category, price, replenishment_days, url, image_url, created_at, updated_at"

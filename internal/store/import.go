@@ -95,7 +95,11 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		if err := db.writeOrders(ctx, tx, orders, origins, upserts, replaceLines); err != nil {
 			return err
 		}
-		if err := db.markScoresDirty(ctx, tx, orderCustomers(orders, upserts, r)); err != nil {
+		changed := orderCustomers(orders, upserts, r)
+		if err := db.markScoresDirty(ctx, tx, changed); err != nil {
+			return err
+		}
+		if err := db.markChanged(ctx, tx, changed, r.now); err != nil {
 			return err
 		}
 		if err := r.refreshAggregates(ctx); err != nil {
@@ -112,6 +116,7 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		return BatchResult{}, err
 	}
 	r.committed()
+	db.notifyChanged()
 	db.noteWrites(ctx, res.Inserted+res.Updated+res.NewCustomers)
 	return res, db.attributeOrders(ctx, orders)
 }
@@ -262,9 +267,13 @@ func (db *DB) ImportCustomers(ctx context.Context, recs []customer.Record) (Batc
 			}
 		}
 		changed := map[int64]bool{}
+		var created []int64
 		for _, st := range r.custs {
 			if st.changed {
 				changed[st.c.ID] = true
+			}
+			if st.isNew {
+				created = append(created, st.c.ID)
 			}
 		}
 		if err := r.finish(ctx); err != nil {
@@ -274,6 +283,12 @@ func (db *DB) ImportCustomers(ctx context.Context, recs []customer.Record) (Batc
 			if st.changed {
 				changed[st.c.ID] = true
 			}
+		}
+		for id := range changed {
+			created = append(created, id)
+		}
+		if err := db.markChanged(ctx, tx, created, r.now); err != nil {
+			return err
 		}
 		res.NewCustomers, res.Merges, res.Candidates, res.Suppressed = r.result.NewCustomers, r.result.Merges, r.result.Candidates, r.result.Suppressed
 		res.Inserted = res.NewCustomers
@@ -285,6 +300,7 @@ func (db *DB) ImportCustomers(ctx context.Context, recs []customer.Record) (Batc
 		return BatchResult{}, err
 	}
 	r.committed()
+	db.notifyChanged()
 	db.noteWrites(ctx, res.Inserted+res.Updated)
 	return res, nil
 }
@@ -342,6 +358,13 @@ func (db *DB) ImportProducts(ctx context.Context, ps []product.Product) (BatchRe
 				if merged == old {
 					res.Unchanged++
 					continue
+				}
+				if merged.Price < old.Price && merged.Price > 0 {
+					// A price drop: journeys tell the customers who favorited it.
+					if _, err := tx.ExecContext(ctx, `INSERT INTO product_signals (sku, kind, old_price, new_price, at) VALUES ($1, $2, $3, $4, $5)`,
+						p.SKU, SignalPriceDrop, old.Price, merged.Price, now); err != nil {
+						return fmt.Errorf("product %s: price drop: %w", p.SKU, err)
+					}
 				}
 				p = merged
 				res.Updated++
@@ -447,12 +470,16 @@ func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult,
 		}
 		res.Inserted = int(n)
 		res.Unchanged = len(keep) - int(n)
+		if n > 0 {
+			return db.markChanged(ctx, tx, res.CustomerIDs, r.now)
+		}
 		return nil
 	})
 	if err != nil {
 		return BatchResult{}, err
 	}
 	r.committed()
+	db.notifyChanged()
 	db.noteWrites(ctx, res.Inserted+res.NewCustomers)
 	return res, nil
 }

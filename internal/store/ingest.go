@@ -384,8 +384,10 @@ func (db *DB) StitchAnonymous(ctx context.Context, anonymousIDs []string) (int64
 		if err != nil {
 			return err
 		}
+		var stitched []int64
 		for a, h := range held {
 			ids := waiting[a]
+			stitched = append(stitched, h.customer)
 			err := db.chunk(len(ids), 1, func(lo, hi int) error {
 				res, err := tx.ExecContext(ctx, `UPDATE events SET customer_id = $1, origin_customer_id = $2
 					WHERE customer_id IS NULL AND id IN (`+list(hi-lo, 3)+`)`, append([]any{h.customer, h.origin}, ids[lo:hi]...)...)
@@ -400,8 +402,12 @@ func (db *DB) StitchAnonymous(ctx context.Context, anonymousIDs []string) (int64
 				return err
 			}
 		}
-		return nil
+		// Segments counting events see the customers' newly known ones.
+		return db.markChanged(ctx, tx, stitched, db.Clock.Now())
 	})
+	if err == nil && n > 0 {
+		db.notifyChanged()
+	}
 	return n, err
 }
 
@@ -454,12 +460,14 @@ func (db *DB) AttachIdentifier(ctx context.Context, customerID int64, id identit
 			return err
 		}
 		target = r.current(target)
-		return nil
+		// A new identifier or consent can change segments (consent, LINE).
+		return db.markChanged(ctx, tx, []int64{target}, r.now)
 	})
 	if err != nil {
 		return 0, err
 	}
 	r.committed()
+	db.notifyChanged()
 	return target, nil
 }
 

@@ -72,6 +72,9 @@ func (db *DB) mergeInTx(ctx context.Context, tx *Tx, winner, loser int64, via id
 	if err := db.markScoresDirty(ctx, tx, []int64{winner, loser}); err != nil {
 		return 0, err
 	}
+	if err := db.markChanged(ctx, tx, []int64{winner, loser}, now); err != nil {
+		return 0, err
+	}
 	return id, db.refreshAggregates(ctx, tx, []any{winner})
 }
 
@@ -103,6 +106,9 @@ func (db *DB) MergeCustomers(ctx context.Context, winner, loser int64, actor str
 		id, err = db.mergeInTx(ctx, tx, winner, loser, identity.Identifier{Kind: "manual", Value: ""}, "manual", actor, db.Clock.Now())
 		return err
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
 	return id, err
 }
 
@@ -110,7 +116,7 @@ func (db *DB) MergeCustomers(ctx context.Context, winner, loser int64, actor str
 // row that arrived with it (or with profiles merged into it before), its
 // identifiers included; profile fields the winner got from it are cleared.
 func (db *DB) Unmerge(ctx context.Context, mergeID int64, actor string) error {
-	return db.inTx(ctx, func(tx *Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		if err := db.Dialect.LockResolution(ctx, tx); err != nil {
 			return err
 		}
@@ -181,8 +187,15 @@ func (db *DB) Unmerge(ctx context.Context, mergeID int64, actor string) error {
 		if err := db.markScoresDirty(ctx, tx, []int64{loser, holder, winner}); err != nil {
 			return err
 		}
+		if err := db.markChanged(ctx, tx, []int64{loser, holder, winner}, now); err != nil {
+			return err
+		}
 		return db.refreshAggregates(ctx, tx, []any{loser, holder, winner})
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
+	return err
 }
 
 // canonical follows merged_into links to the customer that holds id's data.
@@ -260,6 +273,7 @@ func scanCandidates(rows *sql.Rows) ([]customer.MergeCandidate, error) {
 // DecideMergeCandidate approves (merging the two customers) or rejects a
 // waiting link.
 func (db *DB) DecideMergeCandidate(ctx context.Context, id int64, approve bool, actor string) error {
+	defer db.notifyChanged()
 	return db.inTx(ctx, func(tx *Tx) error {
 		if err := db.Dialect.LockResolution(ctx, tx); err != nil {
 			return err

@@ -18,7 +18,8 @@ import (
 // customerTables lists every table whose rows belong to a customer through
 // customer_id and origin_customer_id. Merges move their rows; unmerges move
 // them back by origin. A feature that adds such a table adds it here.
-var customerTables = []string{"identities", "orders", "events", "consent_records", "customer_tags", "notes", "inquiries", "messages", "message_events", "push_subscriptions"}
+var customerTables = []string{"identities", "orders", "events", "consent_records", "customer_tags", "notes", "inquiries", "messages", "message_events", "push_subscriptions",
+	"journey_enrollments", "outbox"}
 
 // RegisterCustomerTable adds a table to those moved by merges. Call it at
 // start-up (before any store is used), from the package that owns the table.

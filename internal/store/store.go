@@ -79,6 +79,12 @@ type Store interface {
 
 	// Real-time ingestion: the durable inbox and the integrations' tables.
 	IngestStore
+	// Segments, journeys, the outbox and campaigns: the engine that acts
+	// on the data (docs/segments.md, docs/journeys.md, docs/campaigns.md).
+	SegmentStore
+	JourneyStore
+	OutboxStore
+	CampaignStore
 
 	// Settings are small JSON or text values by key.
 	Setting(ctx context.Context, key string) (string, bool, error)
@@ -233,6 +239,10 @@ type Dialect interface {
 	// bulk path (PostgreSQL COPY); HasCopy says whether there is one.
 	HasCopy() bool
 	CopyRows(ctx context.Context, tx *Tx, table string, cols []string, rows [][]any) (int64, error)
+	// JSONText returns an expression for the text value of a key of the
+	// JSON object in column col; key is an SQL expression (a parameter)
+	// holding a key of letters, digits, '_', '-' and '.'.
+	JSONText(col, key string) string
 }
 
 // DB implements Store over database/sql. Writes go to Write; reads to Read,
@@ -246,6 +256,8 @@ type DB struct {
 	stmts  stmtCache
 	idents identCache
 	growth growth
+	tables tablePresence
+	wake   wakers
 	box    *secret.Box // seals secrets; nil until SetSecretBox
 }
 

@@ -165,3 +165,6 @@ func (Dialect) LockMigrations(ctx context.Context, conn *sql.Conn) (func(), erro
 
 // SkipLocked lets concurrent workers pass over rows another one is claiming.
 func (Dialect) SkipLocked() string { return " FOR UPDATE SKIP LOCKED" }
+
+// JSONText uses the ->> operator of the JSONB column.
+func (Dialect) JSONText(col, key string) string { return `(` + col + ` ->> ` + key + `)` }

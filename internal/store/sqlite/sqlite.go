@@ -139,3 +139,9 @@ func (*Dialect) LockMigrations(context.Context, *sql.Conn) (func(), error) { ret
 
 // SkipLocked is empty: SQLite has one writer, whose transaction is exclusive.
 func (*Dialect) SkipLocked() string { return "" }
+
+// JSONText extracts a key with json_extract; the key is quoted in the
+// path, so it may hold any character but a double quote or backslash.
+func (*Dialect) JSONText(col, key string) string {
+	return `json_extract(` + col + `, '$."' || ` + key + ` || '"')`
+}

@@ -27,6 +27,7 @@ type Case struct {
 func suites() [][]Case {
 	return [][]Case{
 		coreCases(),
+		segmentCases(),
 		channelCases(),
 		ingestCases(),
 		analyticsCases(),
