@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/enishi-crm/enishi/internal/analytics"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
@@ -52,35 +53,20 @@ func defaultTruth(customers int) Truth {
 // (never counted by analytics, but scanned past).
 const cancelRate = 0.02
 
-// customerDraw is one simulated customer.
-type customerDraw struct {
-	firstWeeksAgo float64   // first purchase, weeks before the clock
-	weeks         []float64 // purchase times, weeks after the first (0 first)
-	nu            float64   // Gamma-Gamma spend rate
+func (t Truth) models(alpha float64) (analytics.BGNBD, analytics.GammaGamma) {
+	return analytics.BGNBD{R: t.R, Alpha: alpha, A: t.A, B: t.B}, analytics.GammaGamma{P: t.P, Q: t.Q, V: t.Gamma}
 }
 
-// simulate draws customer id's history; the same id always gives the same
-// history (its own random stream), whatever the batch or backend.
-func (t Truth) simulate(id uint64, alpha float64, buf []float64) (customerDraw, *rand.Rand) {
+// simulate draws customer id's history: how many weeks before the clock
+// they first bought and their purchase times after that (0 first), from
+// the customer's own random stream, so the same id always gets the same
+// history whatever the batch or backend. The stream goes on to draw their
+// order values.
+func (t Truth) simulate(id uint64, alpha float64, buf []float64) (float64, []float64, *rand.Rand) {
 	rng := rand.New(rand.NewPCG(t.Seed, id))
-	lambda := gammaDraw(rng, t.R) / alpha
-	x := gammaDraw(rng, t.A)
-	p := x / (x + gammaDraw(rng, t.B))
-	nu := gammaDraw(rng, t.Q) / t.Gamma
+	bg, _ := t.models(alpha)
 	span := rng.Float64() * t.SpanWeeks
-	d := customerDraw{firstWeeksAgo: span, weeks: append(buf[:0], 0), nu: nu}
-	at := 0.0
-	for {
-		at += rng.ExpFloat64() / lambda
-		if at > span {
-			break
-		}
-		d.weeks = append(d.weeks, at)
-		if rng.Float64() < p {
-			break
-		}
-	}
-	return d, rng
+	return span, bg.SimulateCustomer(rng, span, buf[:0]), rng
 }
 
 // calibrate finds the Alpha that gives paidPerCustomer orders on average,
@@ -94,10 +80,8 @@ func (t Truth) calibrate(paidPerCustomer float64) float64 {
 		mid := (lo + hi) / 2
 		n := 0
 		for i := range sample {
-			var d customerDraw
-			d, _ = t.simulate(uint64(1<<40+i), math.Exp(mid), buf)
-			buf = d.weeks
-			n += len(d.weeks)
+			_, buf, _ = t.simulate(uint64(1<<40+i), math.Exp(mid), buf)
+			n += len(buf)
 		}
 		if float64(n)/sample > paidPerCustomer {
 			lo = mid
@@ -106,26 +90,6 @@ func (t Truth) calibrate(paidPerCustomer float64) float64 {
 		}
 	}
 	return math.Exp((lo + hi) / 2)
-}
-
-// gammaDraw draws from Gamma(k, 1) (Marsaglia & Tsang 2000).
-func gammaDraw(rng *rand.Rand, k float64) float64 {
-	if k < 1 {
-		return gammaDraw(rng, k+1) * math.Pow(rng.Float64(), 1/k)
-	}
-	d := k - 1.0/3
-	c := 1 / math.Sqrt(9*d)
-	for {
-		x := rng.NormFloat64()
-		v := 1 + c*x
-		if v <= 0 {
-			continue
-		}
-		v = v * v * v
-		if u := rng.Float64(); math.Log(u) < 0.5*x*x+d-d*v+d*math.Log(v) {
-			return d * v
-		}
-	}
 }
 
 // gen fills an empty store with the simulated customers (with their email
@@ -160,14 +124,17 @@ func gen(ctx context.Context, db *store.DB, customers, orders int, truthFile str
 		var buf []float64
 		orderID := int64(0)
 		pending := 0
+		_, gg := t.models(t.Alpha)
 		for c := 1; c <= customers; c++ {
-			d, rng := t.simulate(uint64(c), t.Alpha, buf)
-			buf = d.weeks
-			first := now - int64(d.firstWeeksAgo*week)
+			var span float64
+			var rng *rand.Rand
+			span, buf, rng = t.simulate(uint64(c), t.Alpha, buf)
+			nu := gg.SimulateSpender(rng)
+			first := now - int64(span*week)
 			var spent int64
-			for _, w := range d.weeks {
+			for _, w := range buf {
 				at := first + int64(w*week)
-				total := max(100, int64(math.Round(gammaDraw(rng, t.P)/d.nu/10))*10)
+				total := max(100, int64(math.Round(gg.SpendDraw(rng, nu)/10))*10)
 				ch := channels[rng.IntN(len(channels))]
 				if rng.Float64() < cancelRate {
 					orderID++
@@ -178,11 +145,11 @@ func gen(ctx context.Context, db *store.DB, customers, orders int, truthFile str
 				spent += total
 				t.Paid++
 			}
-			last := first + int64(d.weeks[len(d.weeks)-1]*week)
+			last := first + int64(buf[len(buf)-1]*week)
 			email := fmt.Sprintf("u%d@example.com", c)
-			cs.add(c, email, first, first, len(d.weeks), spent, first, last)
+			cs.add(c, email, first, first, len(buf), spent, first, last)
 			ids.add(c, c, "email", "", email, 0, first)
-			if pending += len(d.weeks); pending >= 200_000 {
+			if pending += len(buf); pending >= 200_000 {
 				commit()
 				begin()
 				pending = 0

@@ -200,10 +200,8 @@ func run(ctx context.Context, db *store.DB, c *clock.Manual, truthFile string, r
 		refresh()
 	})
 	fmt.Printf("# rescore: %+v\n", res)
-	if runs%2 == 0 { // back to the defaults for the report
-		check(db.SetAnalyticsConfig(ctx, rc, cc))
-		refresh()
-	}
+	check(db.SetAnalyticsConfig(ctx, rc, cc)) // back to the defaults for the report
+	refresh()
 	today := analytics.DayOf(c.Now())
 	fmt.Printf("as_of_day %d\nend_ms %d\n", int64(today), (today + 1).StartMS())
 	var rep *analytics.RFMReport

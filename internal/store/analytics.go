@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -124,9 +125,12 @@ func (db *DB) markScoresDirty(ctx context.Context, tx *Tx, ids []int64) error {
 	return nil
 }
 
-// analyticsState is the row of analytics_state.
+// analyticsState is the row of analytics_state. Every row of
+// customer_scores is as of day, with the aggregates over a window of
+// window days and the scores from thresholds and the settings of hash.
 type analyticsState struct {
 	day        analytics.Day
+	window     int // 0 while the aggregates are being rebuilt
 	hash       string
 	thresholds analytics.Thresholds // resolved (quintile cut points computed)
 	model      *analytics.Model
@@ -141,7 +145,8 @@ func (db *DB) loadState(ctx context.Context, q querier) (*analyticsState, error)
 	var st analyticsState
 	var day int64
 	var th, model string
-	err := q.QueryRowContext(ctx, `SELECT as_of_day, config_hash, thresholds, model FROM analytics_state WHERE id = 1`).Scan(&day, &st.hash, &th, &model)
+	err := q.QueryRowContext(ctx, `SELECT as_of_day, window_days, config_hash, thresholds, model FROM analytics_state WHERE id = 1`).
+		Scan(&day, &st.window, &st.hash, &th, &model)
 	if isNoRows(err) {
 		return nil, nil
 	}
@@ -168,9 +173,11 @@ func (db *DB) saveState(ctx context.Context, tx *Tx, st *analyticsState) error {
 		b, _ := json.Marshal(st.model)
 		model = string(b)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO analytics_state (id, as_of_day, config_hash, thresholds, model, updated_at) VALUES (1, $1, $2, $3, $4, $5)
-		ON CONFLICT (id) DO UPDATE SET as_of_day = excluded.as_of_day, config_hash = excluded.config_hash, thresholds = excluded.thresholds,
-		model = excluded.model, updated_at = excluded.updated_at`, int64(st.day), st.hash, string(th), model, ms(db.Clock.Now()))
+	_, err := tx.ExecContext(ctx, `INSERT INTO analytics_state (id, as_of_day, window_days, config_hash, thresholds, model, updated_at)
+		VALUES (1, $1, $2, $3, $4, $5, $6)
+		ON CONFLICT (id) DO UPDATE SET as_of_day = excluded.as_of_day, window_days = excluded.window_days, config_hash = excluded.config_hash,
+		thresholds = excluded.thresholds, model = excluded.model, updated_at = excluded.updated_at`,
+		int64(st.day), st.window, st.hash, string(th), model, ms(db.Clock.Now()))
 	return err
 }
 
@@ -184,6 +191,19 @@ func configHash(rc analytics.RFMConfig, cc analytics.CPMConfig) string {
 func (db *DB) today() analytics.Day { return analytics.DayOf(db.Clock.Now()) }
 
 // RefreshScores brings stored scores up to date (see AnalyticsStore).
+//
+// The kept per-customer aggregates (orders, spend, first and last day, and
+// orders and spend in the window) change only when a customer's orders
+// change or an order leaves the window; those customers are queued and
+// recomputed from their orders. Everything else is rescored in SQL from
+// the aggregates, and only where a score can have changed:
+//   - a new window (or the first run, or a clock set back) rebuilds the
+//     aggregates from every order and scores everyone;
+//   - other new settings, or quintile cut points that moved, rescore
+//     everyone from the aggregates;
+//   - a new day with the same cut points rescores only the customers whose
+//     recency crosses a recency cut point or the CPM dormancy boundary:
+//     nothing else in a score depends on the date.
 func (db *DB) RefreshScores(ctx context.Context) (RefreshResult, error) {
 	rc, cc, err := db.AnalyticsConfig(ctx)
 	if err != nil {
@@ -196,9 +216,10 @@ func (db *DB) RefreshScores(ctx context.Context) (RefreshResult, error) {
 		return res, err
 	}
 	hash := configHash(rc, cc)
+	everyone := false
 	switch {
-	case st == nil || st.hash != hash || today < st.day:
-		res.Mode = "full"
+	case st == nil || st.window != rc.WindowDays || today < st.day:
+		res.Mode, everyone = "full", true
 		var model *analytics.Model
 		if st != nil {
 			model = st.model
@@ -207,25 +228,30 @@ func (db *DB) RefreshScores(ctx context.Context) (RefreshResult, error) {
 		if res.Recomputed, err = db.rebuildSummaries(ctx, st, rc.WindowDays); err != nil {
 			return res, err
 		}
+	case st.hash != hash:
+		res.Mode, everyone = "full", true
 	case today > st.day:
 		res.Mode = "roll"
+	default:
+		res.Mode = "incremental"
+	}
+	prev := st.day
+	if today > prev {
 		// Orders that left the window, or were dated after the old as-of day.
-		oldStart, newStart := (st.day - analytics.Day(rc.WindowDays) + 1).StartMS(), (today - analytics.Day(rc.WindowDays) + 1).StartMS()
+		oldStart, newStart := (prev - analytics.Day(rc.WindowDays) + 1).StartMS(), (today - analytics.Day(rc.WindowDays) + 1).StartMS()
 		err = db.inTx(ctx, func(tx *Tx) error {
 			_, err := tx.ExecContext(ctx, `INSERT INTO analytics_dirty (customer_id)
 				SELECT DISTINCT customer_id FROM orders WHERE status = 'paid' AND
 				((ordered_at >= $1 AND ordered_at < $2) OR (ordered_at >= $3 AND ordered_at < $4))
-				ON CONFLICT (customer_id) DO NOTHING`, oldStart, newStart, (st.day + 1).StartMS(), (today + 1).StartMS())
+				ON CONFLICT (customer_id) DO NOTHING`, oldStart, newStart, (prev + 1).StartMS(), (today + 1).StartMS())
 			return err
 		})
 		if err != nil {
 			return res, fmt.Errorf("queue customers whose window moved: %w", err)
 		}
 		st.day = today
-	default:
-		res.Mode = "incremental"
 	}
-	n, err := db.recomputeDirty(ctx, st, rc)
+	n, err := db.recomputeDirty(ctx, st, rc, cc)
 	if err != nil {
 		return res, err
 	}
@@ -234,17 +260,21 @@ func (db *DB) RefreshScores(ctx context.Context) (RefreshResult, error) {
 		res.Rescored = int64(n)
 		return res, nil
 	}
-	// Everyone's recency moved: rescore all, writing only rows that change.
-	if rc.Thresholds.Method == analytics.MethodQuintile {
-		if st.thresholds, err = db.storedQuintiles(ctx, st.day); err != nil {
+	th := rc.Thresholds
+	if th.Method == analytics.MethodQuintile {
+		if th, err = db.storedQuintiles(ctx, st.day); err != nil {
 			return res, err
 		}
-	} else {
-		st.thresholds = rc.Thresholds
 	}
+	everyone = everyone || !slices.Equal(th.Recency, st.thresholds.Recency) ||
+		!slices.Equal(th.Frequency, st.thresholds.Frequency) || !slices.Equal(th.Monetary, st.thresholds.Monetary)
+	st.thresholds, st.hash, st.window = th, hash, rc.WindowDays
 	err = db.inTx(ctx, func(tx *Tx) error {
-		n, err := db.rescore(ctx, tx, st, rc, cc, nil)
-		res.Rescored = n
+		if everyone {
+			res.Rescored, err = db.rescore(ctx, tx, st, rc, cc, "", nil, res.Mode == "full")
+		} else {
+			res.Rescored, err = db.rescoreCrossing(ctx, tx, st, rc, cc, prev)
+		}
 		if err != nil {
 			return err
 		}
@@ -253,10 +283,36 @@ func (db *DB) RefreshScores(ctx context.Context) (RefreshResult, error) {
 	return res, err
 }
 
+// rescoreCrossing rescores, after the as-of day moved from prev to st.day
+// with the same cut points, the customers whose recency crossed a recency
+// cut point c (last_day in [prev−c, day−c)) or the CPM dormancy boundary D
+// (last_day in [prev−D+1, day−D+1)): with their aggregates unchanged,
+// nobody else's scores can have changed.
+func (db *DB) rescoreCrossing(ctx context.Context, tx *Tx, st *analyticsState, rc analytics.RFMConfig, cc analytics.CPMConfig, prev analytics.Day) (int64, error) {
+	type span struct{ lo, hi analytics.Day }
+	var spans []span
+	for _, c := range st.thresholds.Recency {
+		spans = append(spans, span{prev - analytics.Day(c), st.day - analytics.Day(c)})
+	}
+	d := analytics.Day(cc.DormantDays)
+	spans = append(spans, span{prev - d + 1, st.day - d + 1})
+	var total int64
+	for _, sp := range spans {
+		n, err := db.rescore(ctx, tx, st, rc, cc, `last_day >= $2 AND last_day < $3`, []any{int64(sp.lo), int64(sp.hi)}, false)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
 // rebuildSummaries recomputes every customer's summary from orders,
 // streaming them customer by customer from a read snapshot and writing in
 // batches. Changes committed meanwhile are queued as dirty and picked up
-// by the incremental pass that follows.
+// by the incremental pass that follows. The state is saved without a
+// window until the caller has scored everyone, so an interrupted rebuild
+// starts over.
 func (db *DB) rebuildSummaries(ctx context.Context, st *analyticsState, window int) (int, error) {
 	err := db.inTx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM analytics_dirty`); err != nil {
@@ -320,11 +376,7 @@ const PredictionMonths = 12
 // recomputeDirty recomputes the summaries and scores of queued customers,
 // a batch per transaction; reading their orders inside the transaction
 // means no change can slip between the read and the dequeue.
-func (db *DB) recomputeDirty(ctx context.Context, st *analyticsState, rc analytics.RFMConfig) (int, error) {
-	_, cc, err := db.AnalyticsConfig(ctx)
-	if err != nil {
-		return 0, err
-	}
+func (db *DB) recomputeDirty(ctx context.Context, st *analyticsState, rc analytics.RFMConfig, cc analytics.CPMConfig) (int, error) {
 	total := 0
 	for {
 		n := 0
@@ -366,7 +418,7 @@ func (db *DB) recomputeDirty(ctx context.Context, st *analyticsState, rc analyti
 			if err := db.writeSummaries(ctx, tx, ss, st); err != nil {
 				return err
 			}
-			if _, err := db.rescore(ctx, tx, st, rc, cc, ids); err != nil {
+			if _, err := db.rescore(ctx, tx, st, rc, cc, `customer_id IN (`+list(len(ids), 2)+`)`, ids, false); err != nil {
 				return err
 			}
 			// Segments over scores see the new ones at once (the change feed).
@@ -393,10 +445,15 @@ func (db *DB) recomputeDirty(ctx context.Context, st *analyticsState, rc analyti
 	}
 }
 
-// scoreSQL builds the SQL expressions of the scores over customer_scores
-// columns, with $1 the as-of day. Cut points and segment names are
-// validated numbers and identifiers, so they are written as literals.
-type scoreSQL struct{ r, f, m, segment, cpm string }
+// scoreSQL holds the SQL expressions of the scores over customer_scores
+// columns, with $1 the as-of day: r, f, m from the aggregates; segment
+// from those (segmentOf over any three score expressions) and cpm. Cut
+// points and names are validated numbers and identifiers, so they are
+// written as literals.
+type scoreSQL struct {
+	r, f, m, cpm string
+	rules        []analytics.SegmentRule
+}
 
 func newScoreSQL(t analytics.Thresholds, segs []analytics.SegmentRule, cc analytics.CPMConfig) scoreSQL {
 	band := func(val string, cuts []int64, op string) string {
@@ -408,19 +465,32 @@ func newScoreSQL(t analytics.Thresholds, segs []analytics.SegmentRule, cc analyt
 		b.WriteString(" ELSE 1 END")
 		return b.String()
 	}
-	s := scoreSQL{
-		r: band("($1 - last_day)", t.Recency, "<="),
-		f: band("win_orders", t.Frequency, ">="),
-		m: band("win_spent", t.Monetary, ">="),
+	// The ten CPM groups as whole literals: no string is built per row.
+	stage := func(state string) string {
+		return fmt.Sprintf(`CASE WHEN orders <= 1 THEN '%[1]s_%[7]s' WHEN spent < %[2]d THEN (CASE WHEN last_day - first_day < %[3]d THEN '%[4]s_%[7]s' ELSE '%[5]s_%[7]s' END)
+			WHEN last_day - first_day < %[3]d THEN '%[6]s_%[7]s' ELSE '%[8]s_%[7]s' END`,
+			analytics.CPMFirst, cc.SpendYen, cc.TenureDays, analytics.CPMNovice, analytics.CPMSteady, analytics.CPMTrendy, state, analytics.CPMLoyal)
 	}
+	return scoreSQL{
+		r:     band("($1 - last_day)", t.Recency, "<="),
+		f:     band("win_orders", t.Frequency, ">="),
+		m:     band("win_spent", t.Monetary, ">="),
+		cpm:   fmt.Sprintf("CASE WHEN $1 - last_day >= %d THEN %s ELSE %s END", cc.DormantDays, stage(analytics.CPMLapsed), stage(analytics.CPMActive)),
+		rules: segs,
+	}
+}
+
+// segmentOf is the segment of scores r, f and m (SQL expressions): the
+// first rule whose ranges hold.
+func (s scoreSQL) segmentOf(r, f, m string) string {
 	var seg strings.Builder
 	seg.WriteString("CASE")
-	for _, rule := range segs {
+	for _, rule := range s.rules {
 		var conds []string
 		for _, p := range []struct {
 			expr string
 			rg   analytics.Range
-		}{{s.r, rule.R}, {s.f, rule.F}, {s.m, rule.M}} {
+		}{{r, rule.R}, {f, rule.F}, {m, rule.M}} {
 			if p.rg.Min > 0 {
 				conds = append(conds, fmt.Sprintf("(%s) >= %d", p.expr, p.rg.Min))
 			}
@@ -434,26 +504,27 @@ func newScoreSQL(t analytics.Thresholds, segs []analytics.SegmentRule, cc analyt
 		fmt.Fprintf(&seg, " WHEN %s THEN '%s'", strings.Join(conds, " AND "), rule.Name)
 	}
 	fmt.Fprintf(&seg, " ELSE '%s' END", analytics.SegmentOther)
-	s.segment = seg.String()
-	s.cpm = fmt.Sprintf(`CASE WHEN orders <= 1 THEN '%s' WHEN spent < %d AND last_day - first_day < %d THEN '%s' WHEN spent < %d THEN '%s'
-		WHEN last_day - first_day < %d THEN '%s' ELSE '%s' END || CASE WHEN $1 - last_day >= %d THEN '_%s' ELSE '_%s' END`,
-		analytics.CPMFirst, cc.SpendYen, cc.TenureDays, analytics.CPMNovice, cc.SpendYen, analytics.CPMSteady,
-		cc.TenureDays, analytics.CPMTrendy, analytics.CPMLoyal, cc.DormantDays, analytics.CPMLapsed, analytics.CPMActive)
-	return s
+	return seg.String()
 }
 
-// rescore writes the scores of ids (everyone when nil) from their
-// summaries, touching only rows whose scores change; it returns how many.
-func (db *DB) rescore(ctx context.Context, tx *Tx, st *analyticsState, rc analytics.RFMConfig, cc analytics.CPMConfig, ids []any) (int64, error) {
+// rescore scores the rows matching where (SQL over customer_scores with
+// parameters from $2; "" for every row) from their aggregates, writing only
+// rows whose scores change; it returns how many. The test for a change
+// evaluates r, f, m and cpm once each; the segment, which nests them, is
+// only computed for rows that change, unless the segment rules may have
+// changed (newRules), when the stored scores' segment is checked too.
+func (db *DB) rescore(ctx context.Context, tx *Tx, st *analyticsState, rc analytics.RFMConfig, cc analytics.CPMConfig, where string, args []any, newRules bool) (int64, error) {
 	s := newScoreSQL(st.thresholds, rc.Segments, cc)
-	q := `UPDATE customer_scores SET r = ` + s.r + `, f = ` + s.f + `, m = ` + s.m + `, segment = ` + s.segment + `, cpm = ` + s.cpm +
-		` WHERE (r <> ` + s.r + ` OR f <> ` + s.f + ` OR m <> ` + s.m + ` OR segment <> ` + s.segment + ` OR cpm <> ` + s.cpm + `)`
-	args := []any{int64(st.day)}
-	if ids != nil {
-		q += ` AND customer_id IN (` + list(len(ids), 2) + `)`
-		args = append(args, ids...)
+	cond := `r <> ` + s.r + ` OR f <> ` + s.f + ` OR m <> ` + s.m + ` OR cpm <> ` + s.cpm
+	if newRules {
+		cond += ` OR segment <> ` + s.segmentOf("r", "f", "m")
 	}
-	res, err := tx.ExecContext(ctx, q, args...)
+	q := `UPDATE customer_scores SET r = ` + s.r + `, f = ` + s.f + `, m = ` + s.m + `, segment = ` + s.segmentOf(s.r, s.f, s.m) +
+		`, cpm = ` + s.cpm + ` WHERE (` + cond + `)`
+	if where != "" {
+		q += ` AND ` + where
+	}
+	res, err := tx.ExecContext(ctx, q, append([]any{int64(st.day)}, args...)...)
 	if err != nil {
 		return 0, fmt.Errorf("rescore: %w", err)
 	}

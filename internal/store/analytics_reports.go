@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -22,7 +23,7 @@ func (db *DB) fresh(ctx context.Context, asOf analytics.Day, window int) (*analy
 	if err != nil || st == nil {
 		return st, false, err
 	}
-	if st.day != asOf || st.hash != configHash(rc, cc) || window != rc.WindowDays {
+	if st.day != asOf || st.hash != configHash(rc, cc) || window != rc.WindowDays || st.window != window {
 		return st, false, nil
 	}
 	var dirty int
@@ -91,25 +92,38 @@ func (db *DB) RFM(ctx context.Context, opt RFMOptions, each func(analytics.RFMRo
 	if opt.Thresholds != nil {
 		th = *opt.Thresholds
 	}
-	var facts []analytics.RFMFacts
-	err = db.eachSummary(ctx, opt.AsOf, window, func(s analytics.Summary) error {
-		facts = append(facts, s.Facts(opt.AsOf))
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("rfm: %w", err)
-	}
-	if th.Method == analytics.MethodQuintile && len(th.Recency) == 0 {
-		th = quintilesOf(facts)
-	}
 	seg := analytics.Segmenter(rc.Segments)
-	rep := analytics.NewRFMReport(opt.AsOf.String(), window, th, seg)
-	for _, f := range facts {
-		row := analytics.Score(f, th, seg)
-		rep.Add(row)
-		if each != nil {
-			if err := each(row); err != nil {
-				return nil, err
+	var rep *analytics.RFMReport
+	st, fresh, err := db.fresh(ctx, opt.AsOf, window)
+	if err != nil {
+		return nil, err
+	}
+	if fresh && sameThresholds(th, rc.Thresholds) {
+		// The stored scores are this report.
+		rep = analytics.NewRFMReport(opt.AsOf.String(), window, st.thresholds, seg)
+		if err := db.storedRFM(ctx, rep, opt.AsOf, each); err != nil {
+			return nil, fmt.Errorf("rfm: %w", err)
+		}
+	} else {
+		var facts []analytics.RFMFacts
+		err = db.eachSummary(ctx, opt.AsOf, window, func(s analytics.Summary) error {
+			facts = append(facts, s.Facts(opt.AsOf))
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("rfm: %w", err)
+		}
+		if th.Method == analytics.MethodQuintile && len(th.Recency) == 0 {
+			th = quintilesOf(facts)
+		}
+		rep = analytics.NewRFMReport(opt.AsOf.String(), window, th, seg)
+		for _, f := range facts {
+			row := analytics.Score(f, th, seg)
+			rep.Add(row)
+			if each != nil {
+				if err := each(row); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -120,6 +134,38 @@ func (db *DB) RFM(ctx context.Context, opt RFMOptions, each func(analytics.RFMRo
 	}
 	rep.Prospects = max(0, active-rep.Customers)
 	return rep, nil
+}
+
+// storedRFM fills rep from the stored scores (current as of asOf): counted
+// by segment and R×F alone when no rows are wanted (from the index on
+// segment, r, f), else row by row.
+func (db *DB) storedRFM(ctx context.Context, rep *analytics.RFMReport, asOf analytics.Day, each func(analytics.RFMRow) error) error {
+	if each == nil {
+		return db.queryEach(ctx, `SELECT segment, r, f, count(*) FROM customer_scores GROUP BY segment, r, f`, nil, func(scan func(...any) error) error {
+			var seg string
+			var r, f int
+			var n int64
+			if err := scan(&seg, &r, &f, &n); err != nil {
+				return err
+			}
+			rep.AddCount(r, f, seg, n)
+			return nil
+		})
+	}
+	return db.queryEach(ctx, `SELECT customer_id, $1 - last_day, win_orders, win_spent, r, f, m, segment FROM customer_scores ORDER BY customer_id`,
+		[]any{int64(asOf)}, func(scan func(...any) error) error {
+			var row analytics.RFMRow
+			if err := scan(&row.CustomerID, &row.RecencyDays, &row.Frequency, &row.Monetary, &row.R, &row.F, &row.M, &row.Segment); err != nil {
+				return err
+			}
+			rep.Add(row)
+			return each(row)
+		})
+}
+
+// sameThresholds reports whether a and b set the same scores.
+func sameThresholds(a, b analytics.Thresholds) bool {
+	return a.Method == b.Method && slices.Equal(a.Recency, b.Recency) && slices.Equal(a.Frequency, b.Frequency) && slices.Equal(a.Monetary, b.Monetary)
 }
 
 func quintilesOf(facts []analytics.RFMFacts) analytics.Thresholds {
