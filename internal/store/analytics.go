@@ -130,8 +130,8 @@ func (db *DB) markScoresDirty(ctx context.Context, tx *Tx, ids []int64) error {
 // window days and the scores from thresholds and the settings of hash.
 type analyticsState struct {
 	day        analytics.Day
-	window     int // 0 while the aggregates are being rebuilt
-	hash       string
+	window     int                  // 0 while the aggregates are being rebuilt
+	hash       string               // configHash of the segment rules and CPM settings
 	thresholds analytics.Thresholds // resolved (quintile cut points computed)
 	model      *analytics.Model
 }
@@ -181,10 +181,28 @@ func (db *DB) saveState(ctx context.Context, tx *Tx, st *analyticsState) error {
 	return err
 }
 
+// configHash identifies the segment rules and the CPM settings, each in
+// its own half, so that a change of one rescores only what depends on it
+// (the window and the thresholds are kept in the state as they are).
 func configHash(rc analytics.RFMConfig, cc analytics.CPMConfig) string {
-	b, _ := json.Marshal([]any{rc, cc})
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:8])
+	half := func(v any) string {
+		b, _ := json.Marshal(v)
+		h := sha256.Sum256(b)
+		return hex.EncodeToString(h[:8])
+	}
+	return half(rc.Segments) + "." + half(cc)
+}
+
+// follows reports whether the stored scores were computed with the
+// settings rc and cc (quintile cut points being the ones of st.day).
+func (st *analyticsState) follows(rc analytics.RFMConfig, cc analytics.CPMConfig) bool {
+	return st.window == rc.WindowDays && st.hash == configHash(rc, cc) && st.thresholds.Method == rc.Thresholds.Method &&
+		(rc.Thresholds.Method == analytics.MethodQuintile || sameThresholds(st.thresholds, rc.Thresholds))
+}
+
+// sameThresholds reports whether a and b set the same scores.
+func sameThresholds(a, b analytics.Thresholds) bool {
+	return a.Method == b.Method && slices.Equal(a.Recency, b.Recency) && slices.Equal(a.Frequency, b.Frequency) && slices.Equal(a.Monetary, b.Monetary)
 }
 
 // today is the Tokyo date of the store's clock.
@@ -216,10 +234,10 @@ func (db *DB) RefreshScores(ctx context.Context) (RefreshResult, error) {
 		return res, err
 	}
 	hash := configHash(rc, cc)
-	everyone := false
+	var test scoreTest // scores that may differ from the stored ones, for everyone
 	switch {
 	case st == nil || st.window != rc.WindowDays || today < st.day:
-		res.Mode, everyone = "full", true
+		res.Mode, test = "full", scoreTest{r: true} // new rows score 0
 		var model *analytics.Model
 		if st != nil {
 			model = st.model
@@ -228,8 +246,11 @@ func (db *DB) RefreshScores(ctx context.Context) (RefreshResult, error) {
 		if res.Recomputed, err = db.rebuildSummaries(ctx, st, rc.WindowDays); err != nil {
 			return res, err
 		}
-	case st.hash != hash:
-		res.Mode, everyone = "full", true
+	case !st.follows(rc, cc):
+		res.Mode = "full"
+		oldSeg, oldCPM, _ := strings.Cut(st.hash, ".")
+		newSeg, newCPM, _ := strings.Cut(hash, ".")
+		test = scoreTest{segment: oldSeg != newSeg, cpm: oldCPM != newCPM}
 	case today > st.day:
 		res.Mode = "roll"
 	default:
@@ -266,12 +287,16 @@ func (db *DB) RefreshScores(ctx context.Context) (RefreshResult, error) {
 			return res, err
 		}
 	}
-	everyone = everyone || !slices.Equal(th.Recency, st.thresholds.Recency) ||
-		!slices.Equal(th.Frequency, st.thresholds.Frequency) || !slices.Equal(th.Monetary, st.thresholds.Monetary)
+	test.r = test.r || !slices.Equal(th.Recency, st.thresholds.Recency)
+	test.f = !slices.Equal(th.Frequency, st.thresholds.Frequency)
+	test.m = !slices.Equal(th.Monetary, st.thresholds.Monetary)
+	if test != (scoreTest{}) && today > prev { // everyone is visited anyway
+		test.r, test.cpm = true, true
+	}
 	st.thresholds, st.hash, st.window = th, hash, rc.WindowDays
 	err = db.inTx(ctx, func(tx *Tx) error {
-		if everyone {
-			res.Rescored, err = db.rescore(ctx, tx, st, rc, cc, "", nil, res.Mode == "full")
+		if test != (scoreTest{}) {
+			res.Rescored, err = db.rescore(ctx, tx, st, rc, cc, test, "", nil)
 		} else {
 			res.Rescored, err = db.rescoreCrossing(ctx, tx, st, rc, cc, prev)
 		}
@@ -298,7 +323,7 @@ func (db *DB) rescoreCrossing(ctx context.Context, tx *Tx, st *analyticsState, r
 	spans = append(spans, span{prev - d + 1, st.day - d + 1})
 	var total int64
 	for _, sp := range spans {
-		n, err := db.rescore(ctx, tx, st, rc, cc, `last_day >= $2 AND last_day < $3`, []any{int64(sp.lo), int64(sp.hi)}, false)
+		n, err := db.rescore(ctx, tx, st, rc, cc, scoreTest{r: true, cpm: true}, `last_day >= $2 AND last_day < $3`, []any{int64(sp.lo), int64(sp.hi)})
 		if err != nil {
 			return total, err
 		}
@@ -331,7 +356,7 @@ func (db *DB) rebuildSummaries(ctx context.Context, st *analyticsState, window i
 	flush := func() error {
 		b := batch
 		batch = batch[:0]
-		return db.inTx(ctx, func(tx *Tx) error { return db.writeSummaries(ctx, tx, b, st) })
+		return db.inTx(ctx, func(tx *Tx) error { return db.writeSummaries(ctx, tx, b, predictions(st.model, b, st.day), "") })
 	}
 	err = db.eachCustomerPurchases(ctx, db.Read, `ordered_at < $1`, []any{(st.day + 1).StartMS()}, func(cid int64, ps []analytics.Purchase) error {
 		if s, ok := analytics.Summarise(cid, ps, st.day, window); ok {
@@ -352,21 +377,48 @@ func (db *DB) rebuildSummaries(ctx context.Context, st *analyticsState, window i
 	return n, nil
 }
 
-// writeSummaries inserts summaries (with predictions when a model is
-// fitted); scores are filled in by rescore.
-func (db *DB) writeSummaries(ctx context.Context, tx *Tx, ss []analytics.Summary, st *analyticsState) error {
+// writeSummaries writes summaries with their predictions ps (nil: none)
+// into customer_scores: inserted, or on an existing row as tail says
+// (upsertSummary, upsertPredictions; "" when there is none). New rows
+// score 0 until rescore fills them in.
+func (db *DB) writeSummaries(ctx context.Context, tx *Tx, ss []analytics.Summary, ps []analytics.Prediction, tail string) error {
 	_, err := db.insertMany(ctx, tx, `INSERT INTO customer_scores (customer_id, orders, spent, first_day, last_day, purchase_days, first_day_spent,
-		win_orders, win_spent, p_alive, expected_purchases, expected_aov, clv, churn_tier, next_order_day)`, 15, "", len(ss),
+		win_orders, win_spent, p_alive, expected_purchases, expected_aov, clv, churn_tier, next_order_day)`, 15, tail, len(ss),
 		func(i int, args []any) []any {
 			s := &ss[i]
 			args = append(args, s.CustomerID, s.Orders, s.Spent, int64(s.FirstDay), int64(s.LastDay), s.PurchaseDays, s.FirstDaySpent, s.WinOrders, s.WinSpent)
-			if st.model == nil {
+			if ps == nil {
 				return append(args, nil, nil, nil, nil, "", nil)
 			}
-			p := st.model.Predict(*s, st.day, PredictionMonths, 0)
+			p := &ps[i]
 			return append(args, p.PAlive, p.ExpectedPurchases, p.ExpectedAOV, p.CLV, p.ChurnTier, int64(p.NextOrderDay))
 		})
 	return err
+}
+
+// Tails of writeSummaries for existing rows: replace the summary and
+// predictions (the scores stay until rescore compares them), or the
+// predictions only.
+const (
+	upsertSummary = `ON CONFLICT (customer_id) DO UPDATE SET orders = excluded.orders, spent = excluded.spent, first_day = excluded.first_day,
+		last_day = excluded.last_day, purchase_days = excluded.purchase_days, first_day_spent = excluded.first_day_spent,
+		win_orders = excluded.win_orders, win_spent = excluded.win_spent, ` + predictionColumns
+	upsertPredictions = `ON CONFLICT (customer_id) DO UPDATE SET ` + predictionColumns
+	predictionColumns = `p_alive = excluded.p_alive, expected_purchases = excluded.expected_purchases,
+		expected_aov = excluded.expected_aov, clv = excluded.clv, churn_tier = excluded.churn_tier, next_order_day = excluded.next_order_day`
+)
+
+// predictions are the stored predictions of ss as of day (nil without a model).
+func predictions(m *analytics.Model, ss []analytics.Summary, day analytics.Day) []analytics.Prediction {
+	if m == nil {
+		return nil
+	}
+	ps := make([]analytics.Prediction, len(ss))
+	_ = m.PredictAll(ss, day, PredictionMonths, 0, func(i int, p analytics.Prediction) error {
+		ps[i] = p
+		return nil
+	})
+	return ps
 }
 
 // PredictionMonths is the horizon of the stored predictions (expected
@@ -411,16 +463,32 @@ func (db *DB) recomputeDirty(ctx context.Context, st *analyticsState, rc analyti
 			if err != nil {
 				return err
 			}
+			// Customers left without a paid order (cancelled, merged away)
+			// lose their row; the others' rows are updated in place, which
+			// leaves untouched the indexes whose columns did not change.
+			kept := make(map[int64]bool, len(ss))
+			for _, s := range ss {
+				kept[s.CustomerID] = true
+			}
+			var gone []any
+			for _, id := range ids {
+				if !kept[id.(int64)] {
+					gone = append(gone, id)
+				}
+			}
+			if len(gone) > 0 {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM customer_scores WHERE customer_id IN (`+list(len(gone), 1)+`)`, gone...); err != nil {
+					return err
+				}
+			}
+			if err := db.writeSummaries(ctx, tx, ss, predictions(st.model, ss, st.day), upsertSummary); err != nil {
+				return err
+			}
+			test := scoreTest{r: true, f: true, m: true, cpm: true}
+			if _, err := db.rescore(ctx, tx, st, rc, cc, test, `customer_id IN (`+list(len(ids), 2)+`)`, ids); err != nil {
+				return err
+			}
 			in := list(len(ids), 1)
-			if _, err := tx.ExecContext(ctx, `DELETE FROM customer_scores WHERE customer_id IN (`+in+`)`, ids...); err != nil {
-				return err
-			}
-			if err := db.writeSummaries(ctx, tx, ss, st); err != nil {
-				return err
-			}
-			if _, err := db.rescore(ctx, tx, st, rc, cc, `customer_id IN (`+list(len(ids), 2)+`)`, ids, false); err != nil {
-				return err
-			}
 			// Segments over scores see the new ones at once (the change feed).
 			changed := make([]int64, len(ids))
 			for i, id := range ids {
@@ -507,20 +575,30 @@ func (s scoreSQL) segmentOf(r, f, m string) string {
 	return seg.String()
 }
 
+// scoreTest says which stored scores may be out of date: those whose
+// inputs or settings changed. Testing only those keeps a pass over every
+// customer cheap when, say, only the monetary cut points changed.
+type scoreTest struct{ r, f, m, cpm, segment bool }
+
 // rescore scores the rows matching where (SQL over customer_scores with
 // parameters from $2; "" for every row) from their aggregates, writing only
-// rows whose scores change; it returns how many. The test for a change
-// evaluates r, f, m and cpm once each; the segment, which nests them, is
-// only computed for rows that change, unless the segment rules may have
-// changed (newRules), when the stored scores' segment is checked too.
-func (db *DB) rescore(ctx context.Context, tx *Tx, st *analyticsState, rc analytics.RFMConfig, cc analytics.CPMConfig, where string, args []any, newRules bool) (int64, error) {
+// rows where a score that test names changes; it returns how many. The
+// test evaluates each named score once; the segment, which nests r, f and
+// m, is computed from the stored r, f, m when tested and in full only for
+// rows that change.
+func (db *DB) rescore(ctx context.Context, tx *Tx, st *analyticsState, rc analytics.RFMConfig, cc analytics.CPMConfig, test scoreTest, where string, args []any) (int64, error) {
 	s := newScoreSQL(st.thresholds, rc.Segments, cc)
-	cond := `r <> ` + s.r + ` OR f <> ` + s.f + ` OR m <> ` + s.m + ` OR cpm <> ` + s.cpm
-	if newRules {
-		cond += ` OR segment <> ` + s.segmentOf("r", "f", "m")
+	var conds []string
+	for _, c := range []struct {
+		on         bool
+		col, score string
+	}{{test.r, "r", s.r}, {test.f, "f", s.f}, {test.m, "m", s.m}, {test.cpm, "cpm", s.cpm}, {test.segment, "segment", s.segmentOf("r", "f", "m")}} {
+		if c.on {
+			conds = append(conds, c.col+` <> `+c.score)
+		}
 	}
 	q := `UPDATE customer_scores SET r = ` + s.r + `, f = ` + s.f + `, m = ` + s.m + `, segment = ` + s.segmentOf(s.r, s.f, s.m) +
-		`, cpm = ` + s.cpm + ` WHERE (` + cond + `)`
+		`, cpm = ` + s.cpm + ` WHERE (` + strings.Join(conds, " OR ") + `)`
 	if where != "" {
 		q += ` AND ` + where
 	}

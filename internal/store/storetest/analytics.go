@@ -389,23 +389,7 @@ func testScoresDayByDay(t *testing.T, db *store.DB, c *clock.Manual) {
 	rc, cc := analytics.DefaultRFMConfig(), analytics.DefaultCPMConfig()
 	must[store.RefreshResult](t)(db.RefreshScores(ctx))
 	day := analytics.DayOf(T0)
-	last := 0
-	for d := 1; d <= 300; d += map[bool]int{true: 1, false: 7}[d < 45] {
-		if d == 20 { // orders arrive on the way
-			b := Buyer(t, "shop", "c7", "u7@example.com", "")
-			must[store.BatchResult](t)(db.ImportOrders(ctx, []order.Order{Order("shop", "late", T0.AddDate(0, 0, d), b, "SKU-1", 3, 9000)}))
-		}
-		c.Set(T0.AddDate(0, 0, d))
-		if res := must[store.RefreshResult](t)(db.RefreshScores(ctx)); res.Mode != "roll" {
-			t.Fatalf("day %d: refresh = %+v", d, res)
-		}
-		checkStoredWith(t, db, day+analytics.Day(d), rc, cc)
-		if t.Failed() {
-			t.FailNow()
-		}
-		last = d
-	}
-	day += analytics.Day(last)
+	checkStoredWith(t, db, day, rc, cc)
 	settings := func(what string, rebuild bool) {
 		t.Helper()
 		if err := db.SetAnalyticsConfig(ctx, rc, cc); err != nil {
@@ -417,10 +401,43 @@ func testScoresDayByDay(t *testing.T, db *store.DB, c *clock.Manual) {
 		}
 		checkStoredWith(t, db, day, rc, cc)
 	}
+	// Each setting alone, since a change rescores only what depends on it.
 	rc.Thresholds.Monetary = []int64{60000, 30000, 15000, 5000}
-	rc.Segments = append([]analytics.SegmentRule{{Name: "champion", R: analytics.Range{Min: 5}, F: analytics.Range{Min: 3}}}, rc.Segments...)
+	settings("new monetary cut points", false)
+	rc.Thresholds.Frequency = []int64{6, 4, 3, 2}
+	settings("new frequency cut points", false)
+	rc.Thresholds.Recency = []int64{14, 45, 120, 365}
+	settings("new recency cut points", false)
+	rc.Segments = append([]analytics.SegmentRule{{Name: "champion", R: analytics.Range{Min: 4}, F: analytics.Range{Min: 2}}}, rc.Segments...)
+	settings("new segments", false)
 	cc.DormantDays = 120
-	settings("new cut points, segments and dormancy", false)
+	settings("a new dormancy", false)
+	cc.SpendYen = 20000
+	settings("a new CPM spend threshold", false)
+	// Days pass with these settings, then with the defaults.
+	last := 0
+	for d := 1; d <= 400; d += map[bool]int{true: 1, false: 7}[d < 45] {
+		if d == 20 { // orders arrive on the way
+			b := Buyer(t, "shop", "c7", "u7@example.com", "")
+			must[store.BatchResult](t)(db.ImportOrders(ctx, []order.Order{Order("shop", "late", T0.AddDate(0, 0, d), b, "SKU-1", 3, 9000)}))
+		}
+		if d == 100 {
+			rc, cc = analytics.DefaultRFMConfig(), analytics.DefaultCPMConfig()
+			if err := db.SetAnalyticsConfig(ctx, rc, cc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Set(T0.AddDate(0, 0, d))
+		if res := must[store.RefreshResult](t)(db.RefreshScores(ctx)); res.Mode != map[bool]string{true: "full", false: "roll"}[d == 100] {
+			t.Fatalf("day %d: refresh = %+v", d, res)
+		}
+		checkStoredWith(t, db, day+analytics.Day(d), rc, cc)
+		if t.Failed() {
+			t.FailNow()
+		}
+		last = d
+	}
+	day += analytics.Day(last)
 	rc.Thresholds = analytics.Thresholds{Method: analytics.MethodQuintile}
 	settings("quintile cut points", false)
 	for d := 1; d <= 3; d++ {
