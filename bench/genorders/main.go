@@ -40,8 +40,12 @@ func main() {
 	order := 0
 	for n := 0; n < *lines; {
 		order++
-		// Customers skewed towards low ids: a few buy often.
-		c := int(float64(*customers) * r.Float64() * r.Float64())
+		// Every customer buys once first; further orders are skewed
+		// towards low ids: a few buy often.
+		c := order - 1
+		if c >= *customers {
+			c = int(float64(*customers) * r.Float64() * r.Float64())
+		}
 		at := start.Add(time.Duration(r.Int64N(int64(3 * 365 * 24 * time.Hour)))).Format("2006-01-02 15:04:05")
 		k := 1 + r.IntN(*maxLines)
 		if n+k > *lines {

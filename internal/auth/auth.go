@@ -35,7 +35,8 @@ const (
 	IngestWrite     Permission = "ingest:write"    // event API write keys
 	IngestIdentify  Permission = "ingest:identify" // event API keys kept on a server: traits' e-mail and phone identify people
 	MetricsRead     Permission = "metrics:read"    // Prometheus scrapes of /metrics
-	PointsRedeem    Permission = "points:redeem"
+	PointsRedeem    Permission = "points:redeem"   // checkout integrations: redeem points, check coupon codes
+	LoyaltyWrite    Permission = "loyalty:write"   // loyalty programme, point adjustments and imports, coupon campaigns and issues
 	SettingsWrite   Permission = "settings:write"
 	UsersManage     Permission = "users:manage"
 	KeysManage      Permission = "keys:manage"
@@ -46,7 +47,7 @@ const (
 // AllPermissions lists every permission.
 var AllPermissions = []Permission{
 	CustomersRead, CustomersWrite, CustomersExport, PIIRead, ReportsRead, ImportsWrite,
-	SegmentsWrite, CampaignsSend, JourneysWrite, IngestWrite, IngestIdentify, MetricsRead, PointsRedeem,
+	SegmentsWrite, CampaignsSend, JourneysWrite, IngestWrite, IngestIdentify, MetricsRead, PointsRedeem, LoyaltyWrite,
 	SettingsWrite, UsersManage, KeysManage, AuditRead, PrivacyManage,
 }
 
@@ -54,7 +55,7 @@ var AllPermissions = []Permission{
 var Roles = map[string][]Permission{
 	"admin": AllPermissions,
 	"marketer": {CustomersRead, CustomersWrite, CustomersExport, PIIRead, ReportsRead, ImportsWrite,
-		SegmentsWrite, CampaignsSend, JourneysWrite},
+		SegmentsWrite, CampaignsSend, JourneysWrite, LoyaltyWrite},
 	"analyst": {CustomersRead, ReportsRead},
 	"support": {CustomersRead, CustomersWrite, PIIRead},
 }

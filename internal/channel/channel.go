@@ -65,6 +65,9 @@ const (
 	ReasonInactive     = "customer_inactive"
 	ReasonSuppressed   = "suppressed:" // + suppression reason
 	ReasonNotConfigred = "channel_not_configured"
+	// ReasonOpenInquiry: the customer has an unresolved inquiry and the
+	// shop keeps such customers out of marketing (Config.Exclusions).
+	ReasonOpenInquiry = "open_inquiry"
 )
 
 // Claim is a send to record before anything is sent.

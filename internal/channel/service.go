@@ -41,6 +41,26 @@ type Loyalty interface {
 	PointsAndRank(ctx context.Context, customerID int64) (balance int64, rank string, err error)
 }
 
+// Surveys makes customers' survey links for the survey.url merge field
+// (internal/survey.Linker); nil leaves it empty.
+type Surveys interface {
+	SurveyURL(ctx context.Context, baseURL string, surveyID, customerID int64, channel string) (string, error)
+}
+
+// Reviews gives the shop's review page for a product a customer bought
+// (store: the setting reviews.request_url), for the review_url merge
+// field; "" when none is set.
+type Reviews interface {
+	ReviewURL(ctx context.Context, sku, orderRef string) (string, error)
+}
+
+// Exclusions leaves customers out of marketing for a reason of the shop's
+// (store.InquiryStore: an open or pending inquiry, when the setting is on);
+// nil leaves nobody out.
+type Exclusions interface {
+	ExcludedFromCampaigns(ctx context.Context, customerIDs []int64) (map[int64]bool, error)
+}
+
 // Config holds a Service's dependencies.
 type Config struct {
 	Store   Store
@@ -54,6 +74,9 @@ type Config struct {
 	LinkKey     []byte
 	Recommender Recommender
 	Loyalty     Loyalty
+	Surveys     Surveys
+	Reviews     Reviews
+	Exclusions  Exclusions
 	Log         *slog.Logger
 	// Workers bounds concurrent provider calls in one batch (default 8).
 	Workers int
@@ -427,6 +450,25 @@ func (s *Service) prepare(ctx context.Context, set *Settings, jobs []*job, now t
 			addrs[j.o.Channel] = append(addrs[j.o.Channel], j.rendered.To)
 		}
 	}
+	if s.cfg.Exclusions != nil {
+		var marketing []int64
+		for _, j := range jobs {
+			if j.upd.Status == "" && j.o.Purpose == message.Marketing {
+				marketing = append(marketing, j.o.CustomerID)
+			}
+		}
+		if len(marketing) > 0 {
+			ex, err := s.cfg.Exclusions.ExcludedFromCampaigns(ctx, marketing)
+			if err != nil {
+				return fmt.Errorf("check campaign exclusions: %w", err)
+			}
+			for _, j := range jobs {
+				if j.upd.Status == "" && j.o.Purpose == message.Marketing && ex[j.o.CustomerID] {
+					j.block(ReasonOpenInquiry, now)
+				}
+			}
+		}
+	}
 	compiled := map[int64]*content.Compiled{}
 	templates := func(id int64) (*content.Compiled, error) {
 		if c, ok := compiled[id]; ok {
@@ -575,7 +617,42 @@ func (s *Service) mergeData(ctx context.Context, set *Settings, r *Recipient, va
 	if code, ok := vars["coupon_code"].(string); ok {
 		d.CouponCode = code
 	}
+	if s.cfg.Reviews != nil && tpl.NeedsReview && r.LastPurchase != nil {
+		u, err := s.cfg.Reviews.ReviewURL(ctx, r.LastPurchase.SKU, r.LastPurchase.OrderRef)
+		if err != nil {
+			return d, fmt.Errorf("review link: %w", err)
+		}
+		d.ReviewURL = u
+	}
+	if s.cfg.Surveys != nil && tpl.NeedsSurvey && set.BaseURL != "" {
+		if id, ok := surveyID(vars["survey_id"]); ok {
+			u, err := s.cfg.Surveys.SurveyURL(ctx, set.BaseURL, id, c.ID, "message")
+			if err != nil {
+				return d, fmt.Errorf("survey link: %w", err)
+			}
+			d.SurveyURL = u
+		}
+	}
 	return d, nil
+}
+
+// surveyID reads vars.survey_id (a number, or a number in a string).
+func surveyID(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, x > 0
+	case int:
+		return int64(x), x > 0
+	case float64:
+		return int64(x), x > 0 && x == float64(int64(x))
+	case json.Number:
+		n, err := x.Int64()
+		return n, err == nil && n > 0
+	case string:
+		n, err := strconv.ParseInt(x, 10, 64)
+		return n, err == nil && n > 0
+	}
+	return 0, false
 }
 
 // render fills j.rendered: content, tracked links, compliance headers.

@@ -23,6 +23,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/ingest"
 	"github.com/enishi-crm/enishi/internal/message"
 	"github.com/enishi-crm/enishi/internal/store"
+	"github.com/enishi-crm/enishi/internal/survey"
 )
 
 // secretsFor is where the channels read secrets: the environment
@@ -46,7 +47,7 @@ type channels struct {
 
 func startChannels(ctx context.Context, env *Env, st *store.DB, c clock.Clock) (*channels, error) {
 	sec := secretsFor(env, st)
-	svc, err := channel.New(ctx, channel.Config{Store: st, Clock: c, Secrets: sec, Log: env.Log, Recommender: st, Segments: st})
+	svc, err := channel.New(ctx, channel.Config{Store: st, Clock: c, Secrets: sec, Log: env.Log, Recommender: st, Segments: st, Surveys: &survey.Linker{Store: st}, Reviews: st, Exclusions: st})
 	if err != nil {
 		return nil, err
 	}

@@ -68,7 +68,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the web UI and API", cmdServe},
 		{"migrate", "apply database migrations", cmdMigrate},
-		{"import", "import customers, orders, products or events from a file", cmdImport},
+		{"import", "import customers, orders, products, events, subscriptions or reviews from a file", cmdImport},
 		{"stats", "print headline counts", cmdStats},
 		{"customer", "show, search, merge and unmerge customers", cmdCustomer},
 		{"demo", "fill the database with generated demo data", cmdDemo},
@@ -79,6 +79,10 @@ func commands() []command {
 		{"email", "DKIM key, DNS records, domain check, bounce intake", cmdEmail},
 		{"template", "list, check, save and preview message templates", cmdTemplate},
 		{"message", "send, test, stats, suppressions, DM export, attribution", cmdMessage},
+		{"points", "points balances, adjustments, redemptions, imports and liability", cmdPoints},
+		{"coupon", "coupon campaigns, codes, issues and Shopify sync", cmdCoupon},
+		{"rank", "evaluate member ranks, rank history and reports", cmdRank},
+		{"loyalty", "show or set the loyalty programme; run the daily work", cmdLoyalty},
 		{"report", "analytics reports: rfm, cpm, decile, cohort, kpi, basket, predict …", cmdReport},
 		{"scores", "refresh stored customer scores; show a customer's scores and recommendations", cmdScores},
 		{"segment", "create, count, preview and export segments", cmdSegment},
@@ -91,6 +95,10 @@ func commands() []command {
 		{"retention", "show or apply data retention periods", cmdRetention},
 		{"backup", "copy the SQLite database to a file while it runs", cmdBackup},
 		{"restore", "replace the SQLite database with a backup", cmdRestore},
+		{"subscriptions", "定期購入: list and show contracts, trigger queries, cancellation risk, apply events", cmdSubscriptions},
+		{"survey", "アンケート: create, open and close surveys, results, CSV export, customers' links", cmdSurvey},
+		{"inquiry", "問い合わせ: list, assign, reply to and tag inquiries; campaign exclusion setting", cmdInquiry},
+		{"reviews", "レビュー: list product reviews", cmdReviews},
 	}
 }
 
@@ -157,7 +165,7 @@ var Version = "dev"
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "enishi — CRM for Japanese EC and D2C shops\n\nUsage: enishi COMMAND [flags] [args]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun `enishi COMMAND -h` for a command's flags. Database: --db PATH (SQLite, default ./enishi.db)\nor --database-url postgres://… (also ENISHI_DB, ENISHI_DATABASE_URL). Settings can also come\nfrom a file: enishi --config FILE COMMAND (or ENISHI_CONFIG). Docs: docs/cli.md, docs/operations.md")
 }

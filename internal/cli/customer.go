@@ -14,6 +14,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/identity"
+	"github.com/enishi-crm/enishi/internal/loyalty"
 	"github.com/enishi-crm/enishi/internal/outbox"
 	"github.com/enishi-crm/enishi/internal/privacy"
 	"github.com/enishi-crm/enishi/internal/retention"
@@ -117,6 +118,11 @@ func cmdCustomer(ctx context.Context, env *Env, args []string) error {
 			return printJSON(env.Stdout, v)
 		}
 		printView(env, v)
+		sum, err := st.CustomerLoyalty(ctx, v.ID)
+		if err != nil {
+			return err
+		}
+		printLoyalty(env, sum)
 	case "search":
 		list, total, err := st.SearchCustomers(ctx, customer.Query{Q: strings.Join(pos, " "), Limit: *limit})
 		if err != nil {
@@ -231,6 +237,9 @@ func validateSetting(key, value string) error {
 		}
 	}
 	switch key {
+	case loyalty.ProgramSetting:
+		_, err := loyalty.ParseProgram([]byte(value))
+		return err
 	case outbox.RulesSetting:
 		_, err := outbox.ParseRules([]byte(value))
 		return err
@@ -260,4 +269,21 @@ func validateSetting(key, value string) error {
 		return err
 	}
 	return nil
+}
+
+// printLoyalty prints the 360's loyalty lines: rank, points, coupons.
+func printLoyalty(env *Env, s *loyalty.CustomerSummary) {
+	w := env.Stdout
+	fmt.Fprintf(w, "loyalty:\n  rank         %s (%s), %s %s in the rank period", s.Rank.Name, s.Rank.Code, group(int(s.Value)), s.Metric)
+	if s.NextRank != nil {
+		fmt.Fprintf(w, "; %s more for %s", group(int(s.ToNext)), s.NextRank.Name)
+	}
+	fmt.Fprintf(w, "\n  points       %s", group(int(s.Points)))
+	if len(s.Expiring) > 0 {
+		fmt.Fprintf(w, " (%s valid through %s)", group(int(s.Expiring[0].Points)), s.Expiring[0].ValidThrough)
+	}
+	fmt.Fprintln(w)
+	for _, c := range s.Coupons {
+		fmt.Fprintf(w, "  coupon       %s %s (%s)\n", c.Code, c.CampaignName, c.Status)
+	}
 }

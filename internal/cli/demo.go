@@ -7,6 +7,8 @@ import (
 
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/demo"
+	"github.com/enishi-crm/enishi/internal/errs"
+	"github.com/enishi-crm/enishi/internal/loyalty"
 	"github.com/enishi-crm/enishi/internal/store"
 )
 
@@ -50,6 +52,9 @@ func generateDemo(ctx context.Context, env *Env, st *store.DB, customers int, se
 			fmt.Fprintf(env.Stderr, "\rgenerating %s / %s people ", group(done), group(total))
 		}
 	}
+	if err := demoCoupons(ctx, st); err != nil {
+		return err
+	}
 	res, err := demo.Generate(ctx, st, opt)
 	if env.IsTerminal {
 		fmt.Fprint(env.Stderr, "\r\033[K")
@@ -57,7 +62,25 @@ func generateDemo(ctx context.Context, env *Env, st *store.DB, customers int, se
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "demo data: %s customers, %s orders (%s lines), %s products, %s events in %.1fs\n",
-		group(res.Customers), group(res.Orders), group(res.LineItems), group(res.Products), group(res.Events), time.Since(start).Seconds())
+	if _, err := st.EvaluatePendingRanks(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "demo data: %s customers, %s orders (%s lines), %s products, %s events; %s subscriptions, %s reviews, %s survey answers, %s inquiries in %.1fs\n",
+		group(res.Customers), group(res.Orders), group(res.LineItems), group(res.Products), group(res.Events),
+		group(res.Subscriptions), group(res.Reviews), group(res.SurveyResponses), group(res.Inquiries), time.Since(start).Seconds())
+	return nil
+}
+
+// demoCoupons creates the coupon campaigns whose codes the demo's orders
+// carry, so that their redemptions are recorded as the orders arrive.
+func demoCoupons(ctx context.Context, st *store.DB) error {
+	for _, c := range []loyalty.Campaign{
+		{Name: "初回購入10%OFF", Mode: loyalty.Shared, SharedCode: "WELCOME10", DiscountType: loyalty.PercentOff, Value: 10, PerCustomerLimit: 1, CreatedBy: "demo"},
+		{Name: "リピート感謝500円OFF", Mode: loyalty.Shared, SharedCode: "THANKS500", DiscountType: loyalty.AmountOff, Value: 500, CreatedBy: "demo"},
+	} {
+		if _, err := st.CreateCouponCampaign(ctx, c); err != nil && errs.Code(err) != errs.Conflict {
+			return fmt.Errorf("demo coupons: %w", err)
+		}
+	}
 	return nil
 }

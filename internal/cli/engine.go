@@ -56,7 +56,7 @@ func (f *engineFlags) dispatcher(env *Env, c clock.Clock, channels outbox.Dispat
 }
 
 func (f *engineFlags) engine(env *Env, st *store.DB, c clock.Clock, d outbox.Dispatcher) *engine.Engine {
-	return engine.New(st, c, engine.Config{Dispatcher: d, Log: env.Log, Lease: f.lease})
+	return engine.New(st, c, engine.Config{Dispatcher: d, Log: env.Log, Lease: f.lease, Loyalty: store.JourneyLoyalty{DB: st}})
 }
 
 func cmdEngine(ctx context.Context, env *Env, args []string) error {

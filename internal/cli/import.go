@@ -14,7 +14,7 @@ import (
 )
 
 func cmdImport(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "import", "import customers|orders|products|events FILE [flags]")
+	fs := newFlags(env, "import", "import customers|orders|products|events|subscriptions|reviews FILE [flags]")
 	db := addDBFlags(fs, env)
 	format := fs.String("format", "auto", "layout: auto, "+strings.Join(importer.FormatNames(), ", "))
 	encoding := fs.String("encoding", "auto", "auto, utf-8, shift_jis, cp932 or euc-jp")
@@ -29,11 +29,11 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if len(pos) != 2 {
-		return usagef("import needs a kind (customers, orders, products, events) and a file; see enishi import -h")
+		return usagef("import needs a kind (customers, orders, products, events, subscriptions, reviews) and a file; see enishi import -h")
 	}
 	kind, ok := importer.ParseKind(pos[0])
 	if !ok {
-		return usagef("unknown kind %q (customers, orders, products, events)", pos[0])
+		return usagef("unknown kind %q (customers, orders, products, events, subscriptions, reviews)", pos[0])
 	}
 	path := pos[1]
 	var mapping *importer.Mapping
@@ -105,6 +105,11 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 		}
 	} else {
 		fmt.Fprintln(env.Stdout, summary(rep, name))
+	}
+	if kind == importer.Orders && !*dryRun {
+		if err := evaluateQueuedRanks(ctx, env, st, !*asJSON); err != nil {
+			return err
+		}
 	}
 	if rep.RejectedRows > 0 {
 		return partialError{fmt.Sprintf("%d rows rejected", rep.RejectedRows)}

@@ -102,6 +102,12 @@ var paramHelp = map[string]string{
 	"min-intervals":   "repeat purchases needed before a learned cycle is used (default 5)",
 	"lead":            "list customers due within this many days (default 7)",
 	"overdue":         "… or overdue by at most this many days (default 30)",
+	"by":              "cohort (start month) | product | plan | none (default cohort)",
+	"sku":             "only this product",
+	"plan":            "only this plan or offer",
+	"deliveries":      "show retention up to this delivery (default 12)",
+	"survey":          "the survey's id (enishi survey list)",
+	"texts":           "free-text answers to list per question (default 20)",
 }
 
 // printReport prints the main figures of a report as a table; --json has everything.
@@ -145,6 +151,9 @@ func printReport(env *Env, out any) {
 			r.Unit, r.CalibrationEnd, r.BGNBD.R, r.BGNBD.Alpha, r.BGNBD.A, r.BGNBD.B, r.BGNBDLogLik, r.GammaGamma.P, r.GammaGamma.Q, r.GammaGamma.V,
 			r.GammaGammaLogLik, group(int(r.Customers)), r.HorizonMonths, r.ExpectedPurchases, r.CLV, r.MeanPAlive)
 	default:
+		if printVoiceReport(env, tw, out) {
+			return
+		}
 		tw.Flush()
 		_ = printJSON(env.Stdout, out)
 	}

@@ -31,6 +31,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	addr := fs.String("addr", envOr(env, "ENISHI_ADDR", "127.0.0.1:8080"), "address to listen on (env ENISHI_ADDR)")
 	demoMode := fs.Bool("demo", false, "fill an empty database with demo data and print an admin login (uses enishi-demo.db unless --db is given)")
 	demoCustomers := fs.Int("demo-customers", 2000, "customers to generate with --demo")
+	loyaltyDaily := fs.Bool("loyalty-daily", true, "run the daily loyalty work (ranks, point expiry, reminders) at 03:00 Asia/Tokyo")
 	devClock := fs.Bool("dev-clock", false, "let POST /api/v1/dev/clock move time forward (tests and demos only)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
 	tlsKey := fs.String("tls-key", "", "TLS key file")
@@ -40,6 +41,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	workers := fs.Int("ingest-workers", 1, "inbox workers processing events and webhooks (more only help on PostgreSQL; 0 runs none in this process)")
 	lease := fs.Duration("ingest-lease", time.Minute, "how long a worker holds a claimed inbox batch before another may take it over")
 	rate := fs.Float64("ingest-rate", 500, "event API requests per second allowed per API key (bursts of twice that)")
+	publicURL := fs.String("public-url", envOr(env, "ENISHI_PUBLIC_URL", ""), "address customers reach enishi at, for survey links (env ENISHI_PUBLIC_URL; default: each request's host)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -75,6 +77,10 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
+	codes, err := shopifyWriter(env)
+	if err != nil {
+		return err
+	}
 	chans, err := startChannels(ctx, env, st, c)
 	if err != nil {
 		return err
@@ -91,7 +97,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	reg := metrics.NewRegistry()
 	svc := ingest.New(ingest.Config{Store: st, Clock: c, Log: env.Log, Metrics: reg, Privacy: privacy.NewHandler(st), Workers: max(*workers, 1), Lease: *lease, RateLimit: *rate})
 	api := enishihttp.New(enishihttp.Config{Store: st, Clock: c, DevClock: manual, Log: env.Log, SecureCookies: *tlsCert != "",
-		Metrics: reg, Ingest: svc,
+		Metrics: reg, Ingest: svc, PublicURL: *publicURL, DiscountCodes: codes,
 		Channels: chans.svc, ReloadChannels: chans.reload, Secrets: secretsFor(env, st), Dispatcher: d, Segments: st, LINEQuota: func(ctx context.Context) (any, error) {
 			if chans.set == nil || chans.set.LINE == nil {
 				return nil, errs.Errorf(errs.Unavailable, "LINE is not configured")
@@ -152,7 +158,9 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	if *retentionEvery > 0 {
 		jobs.Go(func() { retention.Loop(jobsCtx, st, c, *retentionEvery, env.Log) })
 	}
+	jobs.Go(func() { runLoyalty(jobsCtx, env.Log, st, c, *loyaltyDaily) })
 	go maintainAnalytics(ctx, env, st)
+	go maintainSubscriptionRisk(ctx, env, st, c)
 	errc := make(chan error, 1)
 	go func() {
 		if *tlsCert != "" {

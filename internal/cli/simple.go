@@ -243,6 +243,7 @@ var knownSettings = func() map[string]string {
 		"channels":                    `JSON of the channel settings: base_url, shop (footer), email, line, sms, push, webhook (docs/channels/README.md)`,
 		ingest.SettingUserIDSource:    `the system whose customer ids the event API's userId values are (e.g. shopify, eccube); unset: the write key's name`,
 		ingest.SettingLineProvider:    `the LINE provider id LINE user ids belong to; unset: the webhook's destination`,
+		"loyalty.program":             "the loyalty programme as JSON: ranks, points, coupons (enishi loyalty show|set; docs/loyalty.md)",
 		"analytics.rfm":               `JSON {"window_days":365,"thresholds":{"method":"fixed","recency_days":[30,60,90,180],"frequency":[10,7,4,2],"monetary":[100000,50000,30000,10000]},"segments":[…]} (docs/analytics.md)`,
 		"analytics.cpm":               `JSON {"dormant_days":240,"spend_yen":70000,"tenure_days":210} (docs/analytics.md)`,
 	}

@@ -35,6 +35,8 @@ type Purchase struct {
 	URL     string    `json:"url"`
 	Amount  int64     `json:"amount"`
 	At      time.Time `json:"at"`
+	// OrderRef is the order's number in its source (for review links).
+	OrderRef string `json:"order_ref,omitempty"`
 }
 
 // Shop is the sender's identity, shown in every marketing mail's footer
@@ -62,7 +64,13 @@ type Data struct {
 	Rank                  string
 	CouponCode            string
 	UnsubscribeURL        string
-	Shop                  Shop
+	// SurveyURL is the customer's answer page of the send's survey
+	// (vars.survey_id), for survey.url.
+	SurveyURL string
+	// ReviewURL is the shop's review page for the last purchase (the
+	// setting reviews.request_url), for review_url.
+	ReviewURL string
+	Shop      Shop
 	// Footer appends the compliance footer (sender, address, contact,
 	// unsubscribe link) to e-mail HTML and text: on for marketing mail.
 	Footer bool
@@ -77,7 +85,7 @@ var FieldNames = []string{
 	"customer.prefecture", "customer.order_count", "customer.total_spent",
 	"last_purchase.product", "last_purchase.sku", "last_purchase.url", "last_purchase.amount", "last_purchase.date",
 	"days_since_last_purchase", "recommended[].name", "recommended[].sku", "recommended[].price", "recommended[].url",
-	"recommended[].image_url", "points.balance", "points.rank", "rank", "coupon.code", "unsubscribe_url",
+	"recommended[].image_url", "points.balance", "points.rank", "rank", "coupon.code", "unsubscribe_url", "survey.url", "review_url",
 	"shop.name", "shop.address", "shop.contact", "shop.url", "vars.NAME",
 }
 
@@ -111,6 +119,8 @@ func (d *Data) bindings(escape bool) liquid.Bindings {
 		"rank":            s(d.Rank),
 		"coupon":          map[string]any{"code": s(d.CouponCode)},
 		"unsubscribe_url": s(d.UnsubscribeURL),
+		"survey":          map[string]any{"url": s(d.SurveyURL)},
+		"review_url":      s(d.ReviewURL),
 		"shop":            map[string]any{"name": s(d.Shop.Name), "address": s(d.Shop.Address), "contact": s(d.Shop.Contact), "url": s(d.Shop.URL), "note": s(d.Shop.Note)},
 	}
 	if d.DaysSinceLastPurchase != nil {
@@ -275,12 +285,18 @@ type Compiled struct {
 	// recommended products or points/rank, so that callers only look them
 	// up when a template uses them.
 	NeedsRecommendations, NeedsPoints bool
+	// NeedsSurvey says a variant shows survey.url (a link made per customer).
+	NeedsSurvey bool
+	// NeedsReview says a variant shows review_url.
+	NeedsReview bool
 }
 
 // note records which costly merge fields a source uses.
 func (c *Compiled) note(src string) {
 	c.NeedsRecommendations = c.NeedsRecommendations || strings.Contains(src, "recommended")
 	c.NeedsPoints = c.NeedsPoints || strings.Contains(src, "points") || strings.Contains(src, "rank")
+	c.NeedsSurvey = c.NeedsSurvey || strings.Contains(src, "survey")
+	c.NeedsReview = c.NeedsReview || strings.Contains(src, "review_url")
 }
 
 type compiledVariant struct {

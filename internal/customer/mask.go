@@ -95,7 +95,7 @@ func (v *View) Mask() {
 		switch it.Kind {
 		case "note":
 			it.Title = masked
-		case "inquiry":
+		case "inquiry", "review":
 			it.Detail["body"] = masked
 		}
 	}

@@ -7,7 +7,8 @@
 // Purchases follow a repeat-buying process (BG/NBD-like): each person buys at
 // their own rate while alive and may lapse after every purchase, so most buy
 // once and a few buy often; replenishers re-buy consumables near the
-// product's cycle.
+// product's cycle. Members also subscribe to 定期便, write reviews, ask
+// questions and answer a satisfaction survey (voice.go).
 package demo
 
 import (
@@ -22,6 +23,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/product"
 	"github.com/enishi-crm/enishi/internal/store"
+	"github.com/enishi-crm/enishi/internal/subscription/book"
 )
 
 // Options shape the generated data.
@@ -32,13 +34,19 @@ type Options struct {
 	Progress  func(done, total int) // optional; called after each group of people is written
 }
 
-// Result counts what was written. On an empty store it equals store.Stats.
+// Result counts what was written. On an empty store its first five
+// fields equal store.Stats.
 type Result struct {
 	Customers int // people after identity resolution merged them
 	Orders    int
 	LineItems int
 	Products  int
 	Events    int
+
+	Subscriptions   int
+	Reviews         int
+	SurveyResponses int
+	Inquiries       int
 }
 
 // Sink receives the records; store.Store satisfies it.
@@ -47,6 +55,7 @@ type Sink interface {
 	ImportOrders(ctx context.Context, orders []order.Order) (store.BatchResult, error)
 	ImportProducts(ctx context.Context, ps []product.Product) (store.BatchResult, error)
 	ImportEvents(ctx context.Context, evs []event.Event) (store.BatchResult, error)
+	VoiceSink
 }
 
 const (
@@ -104,12 +113,14 @@ type group struct {
 	early   []event.Event // LINE events from before the member linked
 	later   []customer.Record
 	events  []event.Event
+	voice   voice
 	people  int
 }
 
 // people generates people [lo, hi).
 func (g *generator) people(lo, hi int) *group {
 	gr := &group{people: hi - lo}
+	gr.voice.book = book.New(book.Options{Source: SourceShopify, End: g.now, FirstOrderFree: true, IDPrefix: "TK"})
 	for i := lo; i < hi; i++ {
 		p := g.newPerson(i)
 		g.history(p)
@@ -123,6 +134,7 @@ func (g *generator) people(lo, hi int) *group {
 		gr.early = append(gr.early, early...)
 		gr.events = append(gr.events, evs...)
 		gr.later = append(gr.later, g.laterRecords(p)...)
+		g.voice(p, &gr.voice)
 	}
 	// Each kind is written in time order, as a live shop's records arrive:
 	// a member with no phone on file who then buys on 楽天 (which reports
@@ -164,6 +176,10 @@ func Generate(ctx context.Context, sink Sink, opt Options) (Result, error) {
 		return res, fmt.Errorf("demo: write products: %w", err)
 	}
 	res.Products = len(ps)
+	sv, err := sink.CreateSurvey(ctx, demoSurvey())
+	if err != nil {
+		return res, fmt.Errorf("demo: create survey: %w", err)
+	}
 
 	// People are generated one group ahead while the previous group is
 	// written; generation stays sequential, so the data stays the same.
@@ -201,11 +217,20 @@ func Generate(ctx context.Context, sink Sink, opt Options) (Result, error) {
 				return res, err
 			}
 		}
-		res.Orders += len(gr.orders)
+		vc, err := writeVoice(ctx, sink, &gr.voice, sv.ID)
+		if err != nil {
+			return res, err
+		}
+		res.Orders += len(gr.orders) + vc.deliveries
+		res.LineItems += vc.deliveries
 		for _, o := range gr.orders {
 			res.LineItems += len(o.Lines)
 		}
-		res.Events += len(gr.early) + len(gr.events)
+		res.Events += len(gr.early) + len(gr.events) + vc.events
+		res.Subscriptions += vc.subscriptions
+		res.Reviews += vc.reviews
+		res.SurveyResponses += vc.responses
+		res.Inquiries += vc.inquiries
 		res.Customers = sum.NewCustomers - sum.Merges
 		done += gr.people
 		if opt.Progress != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/store"
 	"github.com/enishi-crm/enishi/internal/store/storetest"
+	"github.com/enishi-crm/enishi/internal/subscription"
 )
 
 // now is the end of the demo history in the tests: 2026-04-01 12:00 JST.
@@ -48,10 +49,13 @@ func TestGenerateWritesAPlausibleShop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := Result{Customers: int(st.Customers), Orders: int(st.Orders), LineItems: int(st.LineItems), Products: int(st.Products), Events: int(st.Events)}
+		want := Result{Customers: int(st.Customers), Orders: int(st.Orders), LineItems: int(st.LineItems), Products: int(st.Products), Events: int(st.Events),
+			Subscriptions: count(t, db, `SELECT count(*) FROM subscriptions`), Reviews: count(t, db, `SELECT count(*) FROM reviews`),
+			SurveyResponses: count(t, db, `SELECT count(*) FROM survey_responses`), Inquiries: count(t, db, `SELECT count(*) FROM inquiries`)}
 		if res != want {
 			t.Errorf("result %+v, store has %+v", res, want)
 		}
+		checkVoice(t, db, res)
 		if res.Customers < 400 || res.Customers > 600 || res.Orders < 500 || res.Events == 0 || res.Products < 40 || res.Products > 80 {
 			t.Errorf("implausible counts for 500 people: %+v", res)
 		}
@@ -219,4 +223,41 @@ func BenchmarkGenerateSQLite(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(people*b.N)/b.Elapsed().Seconds(), "customers/s")
+}
+
+// checkVoice checks the demo's subscribers, reviews, survey answers and
+// inquiries look like a real shop's.
+func checkVoice(t *testing.T, db *store.DB, res Result) {
+	t.Helper()
+	ctx := context.Background()
+	if res.Subscriptions < 10 || res.Reviews < 10 || res.SurveyResponses < 10 || res.Inquiries < 5 {
+		t.Fatalf("too little voice data: %+v", res)
+	}
+	rep, err := db.SubscriptionRetention(ctx, subscription.RetentionOptions{By: subscription.ByNone, MaxDelivery: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rep.Total.Survival
+	if s[1] == nil || s[3] == nil || *s[1] > 0.85 || *s[1] < 0.4 || *s[3] >= *s[1] {
+		t.Errorf("retention does not decay like a D2C book: %+v", rep.Total)
+	}
+	if n := count(t, db, `SELECT count(*) FROM subscription_deliveries WHERE order_id IS NULL`); n != 0 {
+		t.Errorf("%d deliveries without their order", n)
+	}
+	if n := count(t, db, `SELECT count(*) FROM inquiries i JOIN inquiry_tags t ON t.inquiry_id = i.id WHERE t.tag = '解約相談'`); n == 0 {
+		t.Error("no cancellation inquiries")
+	}
+	if n := count(t, db, `SELECT count(*) FROM reviews WHERE customer_id IS NULL`); n != 0 {
+		t.Errorf("%d reviews filed under nobody", n)
+	}
+	r, err := db.SurveyResults(ctx, 1, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Responses != int64(res.SurveyResponses) || r.ResponseRate < 0.2 || r.ResponseRate > 0.6 || r.Questions[3].NPS == nil {
+		t.Errorf("survey results %+v", r)
+	}
+	if _, err := db.RefreshSubscriptionRisk(ctx); err != nil {
+		t.Errorf("the risk model cannot be fitted on the demo: %v", err)
+	}
 }

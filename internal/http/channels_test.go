@@ -32,6 +32,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/message"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/store/storetest"
+	"github.com/enishi-crm/enishi/internal/survey"
 )
 
 type secrets map[string]string
@@ -99,7 +100,8 @@ func newChanEnv(t *testing.T, open storetest.Opener) *chanEnv {
 		svc.SetSenders(ps.Senders, ps.LINE)
 		return nil
 	}
-	svc, err = channel.New(ctx, channel.Config{Store: db, Clock: c, Secrets: sec, Recommender: db, Sleep: func(context.Context, time.Duration) error { return nil }})
+	svc, err = channel.New(ctx, channel.Config{Store: db, Clock: c, Secrets: sec, Recommender: db, Surveys: &survey.Linker{Store: db}, Reviews: db, Exclusions: db,
+		Sleep: func(context.Context, time.Duration) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,7 @@ func (s *Server) routesCore() {
 	})
 	s.routesCustomers()
 	s.routesAnalytics()
+	s.routesVoice()
 	s.routesAdmin()
 	s.routesSegments()
 	s.routesJourneys()
@@ -44,6 +45,7 @@ func (s *Server) routesCore() {
 	s.routesPrivacy()
 	s.routesChannels()
 	s.routesIngest()
+	s.routesLoyalty()
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {

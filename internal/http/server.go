@@ -22,11 +22,13 @@ import (
 	"github.com/enishi-crm/enishi/internal/content"
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/ingest"
+	"github.com/enishi-crm/enishi/internal/loyalty"
 	"github.com/enishi-crm/enishi/internal/metrics"
 	"github.com/enishi-crm/enishi/internal/outbox"
 	"github.com/enishi-crm/enishi/internal/privacy"
 	"github.com/enishi-crm/enishi/internal/segment"
 	"github.com/enishi-crm/enishi/internal/store"
+	"github.com/enishi-crm/enishi/internal/survey"
 )
 
 // Config holds a server's dependencies.
@@ -39,6 +41,8 @@ type Config struct {
 	Log      *slog.Logger
 	// SecureCookies marks session cookies Secure (serving over TLS).
 	SecureCookies bool
+	// DiscountCodes writes coupon codes to Shopify (nil: not configured).
+	DiscountCodes loyalty.DiscountCodeWriter
 	// Dispatcher sends campaign test messages (nil: test sends fail with
 	// a clear error until a channel is configured).
 	Dispatcher outbox.Dispatcher
@@ -64,6 +68,9 @@ type Config struct {
 	// Ingest accepts events and webhooks; New makes one (without running
 	// its workers) if nil.
 	Ingest *ingest.Service
+	// PublicURL is the address customers reach enishi at (survey links in
+	// messages); empty: taken from each request.
+	PublicURL string
 }
 
 // Route describes one registered route, for documentation and the test
@@ -84,6 +91,8 @@ type Server struct {
 
 	keyTouchMu sync.Mutex
 	keyTouched map[int64]time.Time
+
+	surveys *survey.Linker
 }
 
 // New builds the server and its routes.
@@ -103,7 +112,7 @@ func New(cfg Config) *Server {
 	if cfg.Ingest == nil {
 		cfg.Ingest = ingest.New(ingest.Config{Store: cfg.Store, Clock: cfg.Clock, Log: cfg.Log, Metrics: cfg.Metrics, Privacy: privacy.NewHandler(cfg.Store)})
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), keyTouched: map[int64]time.Time{}, engine: content.NewEngine()}
+	s := &Server{surveys: &survey.Linker{Store: cfg.Store}, cfg: cfg, mux: http.NewServeMux(), keyTouched: map[int64]time.Time{}, engine: content.NewEngine()}
 	s.latency = cfg.Metrics.NewHistogram("enishi_http_request_duration_seconds",
 		"Time to serve an HTTP request, by route pattern and status class.", metrics.LatencyBuckets, "route", "code")
 	s.routesCore()

@@ -102,7 +102,14 @@ func TestNoRouteIsOpenByMistake(t *testing.T) {
 			// themselves; webhooks authenticate by their signatures (tested in
 			// internal/http/ingest_test.go).
 			"GET /js/enishi.js": true, "OPTIONS /v1/{call}": true,
-			"POST /webhooks/shopify": true, "POST /webhooks/line": true, "POST /webhooks/generic/{source}": true}
+			"POST /webhooks/shopify": true, "POST /webhooks/line": true, "POST /webhooks/generic/{source}": true,
+			// Survey answer pages and the JS tag's survey endpoints: customers
+			// answer without a login; a signed link token (or a survey that
+			// allows anonymous answers) is the only authority, and pages check
+			// a form token and the Origin (internal/http/survey_public.go).
+			"GET /s/{token}": true, "POST /s/{token}": true, "GET /survey/{key}": true, "POST /survey/{key}": true,
+			"GET /api/v1/public/surveys/{key}": true, "POST /api/v1/public/surveys/{key}/responses": true,
+			"OPTIONS /api/v1/public/surveys/{key}/responses": true}
 		for _, r := range e.api.Routes() {
 			if r.Public {
 				if !public[r.Pattern] {

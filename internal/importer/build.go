@@ -2,6 +2,7 @@ package importer
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 	"github.com/enishi-crm/enishi/internal/jtext"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/product"
+	"github.com/enishi-crm/enishi/internal/review"
+	"github.com/enishi-crm/enishi/internal/subscription"
 )
 
 // builder turns rows into domain records. It caches normalizations that
@@ -157,7 +160,7 @@ type rawRow struct {
 // orderFields are the order-level fields that every line of an order must
 // agree on (empty cells inherit from the first line that has a value).
 var orderFields = []Field{FOrderedAt, FStatus, FChannel, FShopID, FCurrency, FTotal, FDiscount, FShipping, FTax, FPointsUsed, FCouponCode,
-	FCustomerID, FEmail, FPhone}
+	FCustomerID, FEmail, FPhone, FSubscriptionID, FDeliveryNumber}
 
 // addOrderRow folds one row into its order's group. Errors already on raw
 // (from the layout's Transform) count as the row's own.
@@ -199,6 +202,14 @@ func (b *builder) addOrderRow(g *orderGroup, r *Row, raw *rawRow) {
 			g.o.Currency = strings.ToUpper(v)
 		case FCouponCode:
 			g.o.CouponCode = v
+		case FSubscriptionID:
+			g.o.SubscriptionID = jtext.NFKC(v)
+		case FDeliveryNumber:
+			n, err := order.ParseQuantity(v)
+			if err != nil || n > 10000 {
+				fe = append(fe, fieldError{field: "delivery_number", msg: "\"" + v + "\" is not a delivery number (1, 2, 3 …)"})
+			}
+			g.o.DeliveryNumber = int(n)
 		case FTotal, FDiscount, FShipping, FTax, FPointsUsed:
 			n, err := order.ParseYen(v)
 			if err != nil {
@@ -416,4 +427,119 @@ func (b *builder) eventOf(r *Row) (event.Event, []fieldError) {
 		e.MessageID = "row:" + contentKey(r.rec)
 	}
 	return e, fe
+}
+
+// subscriptionOf reads a contract row: the contract's whole state as the
+// cart exports it.
+func (b *builder) subscriptionOf(r *Row) (subscription.Update, []fieldError) {
+	var fe []fieldError
+	bad := func(f Field, err error) { fe = append(fe, ferr(Subscriptions, f, err)) }
+	u := subscription.Update{Source: b.source, ExternalID: jtext.NFKC(r.Get(FSubscriptionID))}
+	u.Buyer = b.person(r, &fe)
+	text := func(f Field) *string { v := jtext.Clean(r.Get(f)); return &v }
+	sku := jtext.NFKC(r.Get(FSKU))
+	u.SKU, u.ProductName, u.Plan, u.CancelReason = &sku, text(FProductName), text(FPlan), text(FCancelReason)
+	if v := r.Get(FCycle); v != "" {
+		c, err := subscription.ParseCycle(v)
+		if err != nil {
+			bad(FCycle, err)
+		}
+		u.Cycle = &c
+	}
+	q, price := int64(1), int64(0)
+	if v := r.Get(FQuantity); v != "" {
+		n, err := order.ParseQuantity(v)
+		if err != nil {
+			bad(FQuantity, err)
+		}
+		q = n
+	}
+	if v := r.Get(FPrice); v != "" {
+		n, err := order.ParseYen(v)
+		if err != nil {
+			bad(FPrice, err)
+		}
+		price = n
+	}
+	u.Quantity, u.Price = &q, &price
+	times := []struct {
+		f   Field
+		dst **time.Time
+	}{{FStartedAt, &u.StartedAt}, {FNextDeliveryAt, &u.NextDeliveryAt}, {FCancelledAt, &u.CancelledAt}}
+	for _, t := range times {
+		if v := r.Get(t.f); v != "" {
+			at, err := order.ParseTime(v)
+			if err != nil {
+				bad(t.f, err)
+				continue
+			}
+			*t.dst = &at
+		}
+	}
+	if v := r.Get(FUpdatedAt); v != "" {
+		at, err := order.ParseTime(v)
+		if err != nil {
+			bad(FUpdatedAt, err)
+		}
+		u.At = at
+	}
+	for _, n := range []struct {
+		f   Field
+		dst **int
+	}{{FDeliveries, &u.Deliveries}, {FSkips, &u.Skips}} {
+		v := r.Get(n.f)
+		if v == "" {
+			v = "0"
+		}
+		k, err := strconv.Atoi(strings.TrimSpace(jtext.NFKC(strings.TrimSuffix(v, "回"))))
+		if err != nil || k < 0 || k > 10000 {
+			fe = append(fe, fieldError{field: FieldName(Subscriptions, n.f), msg: "\"" + v + "\" is not a count (0, 1, 2 …)"})
+		}
+		*n.dst = &k
+	}
+	st := subscription.Active
+	if v := r.Get(FStatus); v != "" {
+		s, err := subscription.ParseStatus(v)
+		if err != nil {
+			bad(FStatus, err)
+		}
+		st = s
+	} else if u.CancelledAt != nil {
+		st = subscription.Cancelled
+	}
+	u.Status = &st
+	if len(fe) == 0 {
+		if u.Buyer.Empty() {
+			fe = append(fe, fieldError{field: "customer_id", msg: "a subscription needs a customer_id, email, phone or line_user_id"})
+		} else if err := u.Apply(&subscription.Contract{ExternalID: u.ExternalID}); err != nil {
+			fe = append(fe, transformErrors(err)...)
+		}
+	}
+	return u, fe
+}
+
+// reviewOf reads a review row.
+func (b *builder) reviewOf(r *Row) (review.Review, []fieldError) {
+	var fe []fieldError
+	v := review.Review{Source: b.source, ExternalID: r.Get(FReviewID), SKU: jtext.NFKC(r.Get(FSKU)), ProductName: jtext.Clean(r.Get(FProductName)),
+		Title: strings.TrimSpace(r.Get(FTitle)), Body: strings.TrimSpace(r.Get(FBody)), ReviewerName: jtext.Clean(r.Get(FReviewerName))}
+	v.Reviewer = b.person(r, &fe)
+	n, err := review.ParseRating(r.Get(FRating))
+	if err != nil {
+		fe = append(fe, ferr(Reviews, FRating, err))
+	}
+	v.Rating = n
+	if v.ReviewedAt, err = order.ParseTime(r.Get(FReviewedAt)); err != nil {
+		fe = append(fe, ferr(Reviews, FReviewedAt, err))
+	}
+	if v.ExternalID == "" {
+		// Without an id, the row's content is its identity (as for events).
+		v.ExternalID = "row:" + contentKey(r.rec)
+	}
+	if len(fe) == 0 {
+		if err := v.Validate(); err != nil {
+			fe = append(fe, transformErrors(err)...)
+		}
+	}
+	return v, fe
 }

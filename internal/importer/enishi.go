@@ -19,6 +19,10 @@ func init() {
 			l.Signature = []string{"sku"}
 		case Events:
 			l.Signature = []string{"event", "occurred_at"}
+		case Subscriptions:
+			l.Signature = []string{"subscription_id", "cycle"}
+		case Reviews:
+			l.Signature = []string{"rating", "reviewed_at"}
 		}
 		f.Layouts[k] = l
 	}

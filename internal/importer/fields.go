@@ -9,12 +9,16 @@ const (
 	Orders    Kind = "orders"
 	Products  Kind = "products"
 	Events    Kind = "events"
+	// Subscriptions are subscription contracts (定期契約) as a cart exports
+	// them; Reviews are product reviews.
+	Subscriptions Kind = "subscriptions"
+	Reviews       Kind = "reviews"
 )
 
 // ParseKind validates a kind name.
 func ParseKind(s string) (Kind, bool) {
 	switch k := Kind(s); k {
-	case Customers, Orders, Products, Events:
+	case Customers, Orders, Products, Events, Subscriptions, Reviews:
 		return k, true
 	}
 	return "", false
@@ -89,6 +93,25 @@ const (
 	FOccurredAt
 	FAnonymousID
 	FProperties
+	// Subscriptions (and, on orders, the subscription an order delivers).
+	FSubscriptionID
+	FDeliveryNumber
+	FPlan
+	FCycle
+	FStartedAt
+	FNextDeliveryAt
+	FDeliveries
+	FSkips
+	FCancelledAt
+	FCancelReason
+	FUpdatedAt
+	// Reviews.
+	FReviewID
+	FRating
+	FTitle
+	FBody
+	FReviewerName
+	FReviewedAt
 	numFields
 )
 
@@ -113,6 +136,7 @@ var canonicalNames = map[Kind]map[Field]string{
 		FCurrency: "currency", FTotal: "total", FDiscount: "discount", FShipping: "shipping", FTax: "tax",
 		FPointsUsed: "points_used", FCouponCode: "coupon_code",
 		FSKU: "sku", FProductName: "product_name", FCategory: "category", FQuantity: "quantity", FUnitPrice: "unit_price", FAmount: "amount",
+		FSubscriptionID: "subscription_id", FDeliveryNumber: "delivery_number",
 	}),
 	Products: {
 		FSKU: "sku", FProductName: "name", FCategory: "category", FPrice: "price",
@@ -121,6 +145,15 @@ var canonicalNames = map[Kind]map[Field]string{
 	Events: with(personFields, map[Field]string{
 		FEventID: "event_id", FEventType: "type", FEventName: "event", FOccurredAt: "occurred_at",
 		FAnonymousID: "anonymous_id", FSKU: "sku", FURL: "url", FProperties: "properties",
+	}),
+	Subscriptions: with(personFields, map[Field]string{
+		FSubscriptionID: "subscription_id", FSKU: "sku", FProductName: "product_name", FPlan: "plan", FCycle: "cycle",
+		FQuantity: "quantity", FPrice: "price", FStatus: "status", FStartedAt: "started_at", FNextDeliveryAt: "next_delivery_at",
+		FDeliveries: "deliveries", FSkips: "skips", FCancelledAt: "cancelled_at", FCancelReason: "cancel_reason", FUpdatedAt: "updated_at",
+	}),
+	Reviews: with(personFields, map[Field]string{
+		FReviewID: "review_id", FSKU: "sku", FProductName: "product_name", FRating: "rating", FTitle: "title", FBody: "body",
+		FReviewerName: "reviewer_name", FReviewedAt: "reviewed_at",
 	}),
 }
 

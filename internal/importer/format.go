@@ -214,6 +214,16 @@ func (b *binding) missing() []string {
 		need(FEventName)
 		need(FOccurredAt)
 		need(FCustomerID, FEmail, FPhone, FAnonymousID, FLineUserID)
+	case Subscriptions:
+		need(FSubscriptionID)
+		need(FCustomerID, FEmail, FPhone, FLineUserID)
+		need(FSKU, FProductName)
+		need(FCycle)
+		need(FStartedAt)
+	case Reviews:
+		need(FRating)
+		need(FReviewedAt)
+		need(FSKU, FProductName)
 	}
 	return out
 }

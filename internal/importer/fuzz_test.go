@@ -12,7 +12,9 @@ import (
 	"github.com/enishi-crm/enishi/internal/event"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/product"
+	"github.com/enishi-crm/enishi/internal/review"
 	"github.com/enishi-crm/enishi/internal/store"
+	"github.com/enishi-crm/enishi/internal/subscription"
 )
 
 // checkSink receives what an import would write and checks what the store
@@ -97,6 +99,31 @@ func (s *checkSink) ImportEvents(_ context.Context, es []event.Event) (store.Bat
 	return store.BatchResult{Inserted: len(es)}, nil
 }
 
+func (s *checkSink) ImportSubscriptions(_ context.Context, us []subscription.Update) (store.BatchResult, error) {
+	for i := range us {
+		u := &us[i]
+		s.person("subscriber", &u.Buyer)
+		s.text("subscription", u.ExternalID, u.Source, *u.SKU, *u.ProductName, *u.Plan, *u.CancelReason)
+		if err := u.Apply(&subscription.Contract{ExternalID: u.ExternalID}); err != nil {
+			s.fail("an invalid contract reached the store: %v", err)
+		}
+	}
+	s.records += len(us)
+	return store.BatchResult{Inserted: len(us)}, nil
+}
+
+func (s *checkSink) ImportReviews(_ context.Context, rs []review.Review) (store.BatchResult, error) {
+	for i := range rs {
+		r := &rs[i]
+		s.text("review", r.ExternalID, r.Source, r.SKU, r.ProductName, r.Title, r.Body, r.ReviewerName)
+		if err := r.Validate(); err != nil {
+			s.fail("an invalid review reached the store: %v", err)
+		}
+	}
+	s.records += len(rs)
+	return store.BatchResult{Inserted: len(rs)}, nil
+}
+
 // fuzzImport runs one file of kind through the importer with a checking sink.
 func fuzzImport(t *testing.T, kind Kind, format string, data []byte) {
 	sink := &checkSink{t: t}
@@ -178,4 +205,18 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("decoded %q to invalid UTF-8 %q", data, out.Bytes())
 		}
 	})
+}
+
+func FuzzImportSubscriptions(f *testing.F) {
+	addSeeds(f, "auto",
+		subsHeader+"S1,C1,a@example.jp,SP-001,サプリ,定期便,30日,3240,有効,2026-01-05,2026-04-05,3,1,,\n",
+		subsHeader+"S2,C2,b@example.jp,,,,隔月,x,解約,2026/01/10,,1回,0,2026-02-01,=HYPERLINK(1)\n")
+	f.Fuzz(func(t *testing.T, format string, data []byte) { fuzzImport(t, Subscriptions, format, data) })
+}
+
+func FuzzImportReviews(f *testing.F) {
+	addSeeds(f, "auto",
+		"review_id,email,sku,rating,title,body,reviewed_at\nR1,a@example.jp,SP-001,★★★★☆,良い,本文,2026-03-01\n",
+		"sku,rating,reviewed_at\nA,6,2026-03-01\n,4.5,\n")
+	f.Fuzz(func(t *testing.T, format string, data []byte) { fuzzImport(t, Reviews, format, data) })
 }

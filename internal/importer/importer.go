@@ -1,6 +1,7 @@
-// Package importer reads customer, order, product and event files exported
-// by shop systems (our canonical CSV and presets for Shopify, EC-CUBE,
-// makeshop, futureshop and 楽天 RMS), in UTF-8 or Shift_JIS, and streams them
+// Package importer reads customer, order, product, event, subscription and
+// review files exported by shop systems (our canonical CSV and presets for
+// Shopify, EC-CUBE, makeshop, futureshop and 楽天 RMS; --map for carts and
+// review apps), in UTF-8 or Shift_JIS, and streams them
 // into the store in batched transactions. Bad rows are reported with their
 // line number and reason and never written; an order with any bad line is
 // rejected whole.
@@ -24,7 +25,9 @@ import (
 	"github.com/enishi-crm/enishi/internal/jtext"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/product"
+	"github.com/enishi-crm/enishi/internal/review"
 	"github.com/enishi-crm/enishi/internal/store"
+	"github.com/enishi-crm/enishi/internal/subscription"
 )
 
 // Sink is what the importer writes to; store.Store satisfies it.
@@ -33,6 +36,8 @@ type Sink interface {
 	ImportCustomers(ctx context.Context, recs []customer.Record) (store.BatchResult, error)
 	ImportProducts(ctx context.Context, ps []product.Product) (store.BatchResult, error)
 	ImportEvents(ctx context.Context, evs []event.Event) (store.BatchResult, error)
+	ImportSubscriptions(ctx context.Context, ups []subscription.Update) (store.BatchResult, error)
+	ImportReviews(ctx context.Context, rs []review.Review) (store.BatchResult, error)
 }
 
 // Options configure one import.
@@ -215,6 +220,10 @@ func (r *run) startWriter() {
 				res, err = r.sink.ImportProducts(r.ctx, b)
 			case []event.Event:
 				res, err = r.sink.ImportEvents(r.ctx, b)
+			case []subscription.Update:
+				res, err = r.sink.ImportSubscriptions(r.ctx, b)
+			case []review.Review:
+				res, err = r.sink.ImportReviews(r.ctx, b)
 			}
 			if err != nil {
 				r.failed.Store(true)
@@ -266,6 +275,8 @@ func (r *run) read(cr *csv.Reader, bnd *binding, counter *countingReader, start 
 		custs  []customer.Record
 		prods  []product.Product
 		evs    []event.Event
+		subs   []subscription.Update
+		revs   []review.Review
 		group  *orderGroup
 		seen   = map[uint64]int{} // order id hash → first line
 	)
@@ -380,6 +391,16 @@ func (r *run) read(cr *csv.Reader, bnd *binding, counter *countingReader, start 
 			if err := queue(r, &evs, e, append(terrs, fe...), line, rec); err != nil {
 				return err
 			}
+		case Subscriptions:
+			u, fe := r.b.subscriptionOf(row)
+			if err := queue(r, &subs, u, append(terrs, fe...), line, rec); err != nil {
+				return err
+			}
+		case Reviews:
+			v, fe := r.b.reviewOf(row)
+			if err := queue(r, &revs, v, append(terrs, fe...), line, rec); err != nil {
+				return err
+			}
 		}
 	}
 	if err := endGroup(); err != nil {
@@ -391,7 +412,7 @@ func (r *run) read(cr *csv.Reader, bnd *binding, counter *countingReader, start 
 	for _, batch := range []struct {
 		n int
 		v any
-	}{{len(custs), custs}, {len(prods), prods}, {len(evs), evs}} {
+	}{{len(custs), custs}, {len(prods), prods}, {len(evs), evs}, {len(subs), subs}, {len(revs), revs}} {
 		if batch.n > 0 {
 			if err := r.send(batch.v); err != nil {
 				return err

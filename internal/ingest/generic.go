@@ -20,6 +20,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/identity"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/store"
+	"github.com/enishi-crm/enishi/internal/voiceingest"
 )
 
 // The generic webhook (POST /webhooks/generic/{source}) is enishi's own
@@ -179,7 +180,7 @@ func (s *Service) AcceptGeneric(ctx context.Context, source, signature string, b
 	h, ok := s.genericHandler(d.Type)
 	if !ok {
 		s.Reject(KindGeneric)
-		return false, errs.FieldErrorf("type", "%q is not a type enishi handles (order.*, customer.*, cart.*)", d.Type)
+		return false, errs.FieldErrorf("type", "%q is not a type enishi handles (order.*, customer.*, cart.*, subscription.*, review.*)", d.Type)
 	}
 	if h.Validate != nil {
 		if err := h.Validate(d); err != nil {
@@ -479,8 +480,20 @@ func genericCart(d *GenericDelivery) (event.Event, error) {
 		AnonymousID: g.AnonymousID, Properties: props, Actor: actor}, nil
 }
 
-// registerGenericDefaults registers the order, customer and cart families.
+// registerGenericDefaults registers the order, customer and cart families,
+// and the subscription and review families of internal/voiceingest.
 func (s *Service) registerGenericDefaults() {
+	for _, family := range voiceingest.Families {
+		s.RegisterGeneric(family, GenericHandler{
+			Validate: func(d *GenericDelivery) error {
+				return voiceingest.Validate(d.Source, d.ID, d.Type, d.CreatedAt, d.Data)
+			},
+			Process: func(ctx context.Context, d *GenericDelivery) error {
+				_, err := voiceingest.Process(ctx, s.st, d.Source, d.ID, d.Type, d.CreatedAt, d.Data)
+				return err
+			},
+		})
+	}
 	s.RegisterGeneric("order", GenericHandler{
 		Validate: func(d *GenericDelivery) error { _, err := genericOrder(d); return err },
 		Process: func(ctx context.Context, d *GenericDelivery) error {

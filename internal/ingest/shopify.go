@@ -19,6 +19,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/product"
 	"github.com/enishi-crm/enishi/internal/store"
+	"github.com/enishi-crm/enishi/internal/voiceingest"
 )
 
 // ShopifySource is the source name of Shopify's orders and customer ids,
@@ -30,6 +31,7 @@ var ShopifyTopics = []string{
 	"orders/create", "orders/updated", "orders/cancelled", "refunds/create",
 	"customers/create", "customers/update", "checkouts/create", "checkouts/update", "carts/create", "carts/update",
 	"customers/data_request", "customers/redact", "shop/redact",
+	"subscription_contracts/create", "subscription_contracts/update",
 }
 
 func knownShopifyTopic(t string) bool {
@@ -515,6 +517,9 @@ func (s *Service) processShopify(ctx context.Context, it store.InboxItem) error 
 		return err
 	case "customers/data_request", "customers/redact", "shop/redact":
 		return s.shopifyPrivacy(ctx, it)
+	case "subscription_contracts/create", "subscription_contracts/update":
+		_, err := voiceingest.ProcessShopify(ctx, s.st, s.st, shop, it.Topic, it.DedupeKey, now, it.Body)
+		return err
 	}
 	return errs.Errorf(errs.Invalid, "unhandled Shopify topic %q", it.Topic)
 }

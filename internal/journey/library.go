@@ -95,7 +95,7 @@ var templates = []template{
 				"{{ customer.last_name }}様\n\n商品はお手元に届きましたでしょうか。\nより効果的にお使いいただくためのポイントをご紹介します。\n{{ shop.url }}/guide"+signature)
 			b.wait("day7", "review", Step{Days: 7, At: "10:00", From: "entry"})
 			b.send("review", "day14", "ご感想をお聞かせください",
-				"{{ customer.last_name }}様\n\nお使いになってみていかがでしょうか。\nよろしければレビューでご感想をお聞かせください。今後の商品づくりの参考にさせていただきます。\n{{ shop.url }}/review"+signature)
+				"{{ customer.last_name }}様\n\nお使いになってみていかがでしょうか。\nよろしければレビューでご感想をお聞かせください。今後の商品づくりの参考にさせていただきます。\n{% if review_url != \"\" %}{{ review_url }}{% else %}{{ shop.url }}/review{% endif %}"+signature)
 			b.wait("day14", "cross", Step{Days: 14, At: "10:00", From: "entry"})
 			b.send("cross", "day30", "{{ customer.last_name }}様へのおすすめ",
 				"{{ customer.last_name }}様\n\nご購入いただいた商品と一緒にお使いいただくと、さらにおすすめの商品をご紹介します。\n{{ recommendations }}"+signature)

@@ -110,6 +110,11 @@ type Order struct {
 	PointsUsed int64     `json:"points_used"`
 	CouponCode string    `json:"coupon_code"`
 	Lines      []Line    `json:"lines"`
+	// SubscriptionID is the number (in Source) of the subscription contract
+	// this order delivers (定期受注番号); DeliveryNumber which delivery it is
+	// (定期回数, 0 when the source does not say: the next one).
+	SubscriptionID string `json:"subscription_id,omitempty"`
+	DeliveryNumber int    `json:"delivery_number,omitempty"`
 
 	// Buyer is who placed the order, for identity resolution; not stored as such.
 	Buyer customer.Record `json:"-"`
@@ -140,6 +145,11 @@ func (o *Order) Hash() int64 {
 		i(l.Quantity)
 		i(l.UnitPrice)
 		i(l.Amount)
+	}
+	if o.SubscriptionID != "" { // only when set, so that other orders' hashes stay as they were
+		w("subscription")
+		w(o.SubscriptionID)
+		i(int64(o.DeliveryNumber))
 	}
 	return int64(h.Sum64() >> 1)
 }

@@ -42,6 +42,12 @@ var All = []Report{
 	{"predict", "BG/NBD + Gamma-Gamma: P(alive), expected purchases, CLV", []string{"calibration-end", "unit", "horizon", "discount", "save"}, true},
 	{"replenishment", "learned replenishment cycles per product", []string{"min-intervals"}, false},
 	{"replenishment-due", "customers due to reorder a product", []string{"as-of", "lead", "overdue", "min-intervals", "limit"}, false},
+	{"subscription-retention", "定期: share of subscribers reaching delivery 2, 3 … 12 by start month, product or plan; LTV", []string{"from", "to", "by", "sku", "plan", "deliveries"}, false},
+	{"subscription-cancellations", "定期: cancellation reasons ranked, cancellations by delivery, skip and pause rates", []string{"from", "to", "sku", "plan", "limit"}, false},
+	{"subscription-mrr", "定期: monthly recurring revenue, subscribers and churn by month", []string{"from", "to"}, false},
+	{"review-ratings", "average review rating per product", []string{"from", "to"}, false},
+	{"review-repeat", "repeat rate of reviewers against non-reviewers", []string{"from", "to"}, false},
+	{"survey-results", "a survey's results per question, NPS and response rate (CSV: every response)", []string{"survey", "texts"}, true},
 }
 
 // Find returns the report called name.
@@ -137,7 +143,7 @@ func (rn Runner) Run(ctx context.Context, name string, p Params, csvOut io.Write
 		return nil, err
 	}
 	if csvOut != nil && !rep.PerCustomer {
-		return nil, errs.FieldErrorf("format", "report %s has no per-customer CSV (rfm and predict do)", name)
+		return nil, errs.FieldErrorf("format", "report %s has no per-customer CSV (rfm, predict and survey-results do)", name)
 	}
 	today := analytics.DayOf(rn.Clock.Now())
 	r := &reader{p: p, today: today}
@@ -248,6 +254,8 @@ func (rn Runner) Run(ctx context.Context, name string, p Params, csvOut io.Write
 			return nil, r.err
 		}
 		out, err = rn.Store.ReplenishmentDue(ctx, opt)
+	default:
+		out, err = rn.runVoice(ctx, name, r, csvOut)
 	}
 	if err != nil {
 		return nil, err

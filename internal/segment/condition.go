@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,10 @@ type Condition struct {
 	SKU        string `json:"sku,omitempty"`
 	Category   string `json:"category,omitempty"`
 	WithinDays int    `json:"within_days,omitempty"`
+	// SurveyID and Question name a survey and one of its questions
+	// (survey_answer, survey_responded, nps_*).
+	SurveyID int64  `json:"survey_id,omitempty"`
+	Question string `json:"question,omitempty"`
 }
 
 // Limits on a condition tree, so that a stored segment stays cheap to
@@ -140,6 +145,24 @@ var Fields = []FieldInfo{
 	{Name: "expected_purchases", Kind: Number, Label: "予測購入回数", Source: Analytics, Float: true},
 	{Name: "rank", Kind: Text, Label: "会員ランク", Source: Loyalty},
 	{Name: "points_balance", Kind: Number, Label: "ポイント残高", Source: Loyalty},
+	// Subscriptions and the voice of the customer (docs/subscriptions.md,
+	// docs/voice-of-customer.md); the store compiles them (store.VOCExpr).
+	{Name: "subscription_status", Kind: Tag, Label: "定期ステータス"},
+	{Name: "subscription_count", Kind: Count, Label: "継続中の定期契約数"},
+	{Name: "subscription_deliveries", Kind: Number, Label: "定期のお届け回数"},
+	{Name: "subscription_skips", Kind: Number, Label: "定期のスキップ回数"},
+	{Name: "days_until_next_delivery", Kind: Number, Label: "次回お届けまでの日数", TimeRelative: true},
+	{Name: "days_since_subscription_cancel", Kind: Number, Label: "定期解約からの日数", TimeRelative: true},
+	{Name: "subscription_cancel_risk", Kind: Number, Label: "定期解約リスク", Float: true},
+	{Name: "subscription_risk_tier", Kind: Text, Label: "定期解約リスク区分"},
+	{Name: "survey_answer", Kind: Tag, Label: "アンケートの回答", Needs: []string{"survey_id", "question"}},
+	{Name: "survey_responded", Kind: Count, Label: "アンケートへの回答", Needs: []string{"survey_id"}},
+	{Name: "nps_score", Kind: Number, Label: "NPS スコア（最新）", Allows: []string{"survey_id"}},
+	{Name: "nps_category", Kind: Text, Label: "NPS 区分（promoter / passive / detractor）", Allows: []string{"survey_id"}},
+	{Name: "review_count", Kind: Count, Label: "レビュー投稿数"},
+	{Name: "review_rating", Kind: Number, Label: "レビューの平均評価", Float: true},
+	{Name: "open_inquiries", Kind: Count, Label: "未解決の問い合わせ数"},
+	{Name: "inquiry_tag", Kind: Tag, Label: "問い合わせのタグ"},
 }
 
 var fieldIndex = func() map[string]*FieldInfo {
@@ -155,6 +178,9 @@ func Field(name string) (*FieldInfo, bool) {
 	f, ok := fieldIndex[name]
 	return f, ok
 }
+
+// questionID is the form of a survey question's id.
+var questionID = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
 
 // opsByKind lists the operators each kind of field takes.
 var opsByKind = map[Kind][]string{
@@ -280,6 +306,10 @@ func (c Condition) leafQualifiers() string {
 		return "category"
 	case c.WithinDays != 0:
 		return "within_days"
+	case c.SurveyID != 0:
+		return "survey_id"
+	case c.Question != "":
+		return "question"
 	}
 	return ""
 }
@@ -291,7 +321,7 @@ func (c Condition) validateLeaf(path string) error {
 	}
 	// Qualifiers: required ones present, others absent.
 	given := map[string]bool{"attribute": c.Attribute != "", "channel": c.Channel != "", "event": c.Event != "",
-		"sku": c.SKU != "", "category": c.Category != "", "within_days": c.WithinDays != 0}
+		"sku": c.SKU != "", "category": c.Category != "", "within_days": c.WithinDays != 0, "survey_id": c.SurveyID != 0, "question": c.Question != ""}
 	allowed := map[string]bool{}
 	for _, q := range f.Needs {
 		allowed[q] = true
@@ -302,7 +332,7 @@ func (c Condition) validateLeaf(path string) error {
 	for _, q := range f.Allows {
 		allowed[q] = true
 	}
-	for _, q := range []string{"attribute", "channel", "event", "sku", "category", "within_days"} {
+	for _, q := range []string{"attribute", "channel", "event", "sku", "category", "within_days", "survey_id", "question"} {
 		if given[q] && !allowed[q] {
 			return errs.FieldErrorf(path+"."+q, "field %s does not take %s", f.Name, q)
 		}
@@ -312,6 +342,12 @@ func (c Condition) validateLeaf(path string) error {
 	}
 	if c.WithinDays < 0 || c.WithinDays > MaxDays {
 		return errs.FieldErrorf(path+".within_days", "must be between 1 and %d", MaxDays)
+	}
+	if c.SurveyID < 0 {
+		return errs.FieldErrorf(path+".survey_id", "must be a survey's id")
+	}
+	if c.Question != "" && !questionID.MatchString(c.Question) {
+		return errs.FieldErrorf(path+".question", "a question id is lower-case letters, digits and _ (at most 40)")
 	}
 	for q, v := range map[string]string{"sku": c.SKU, "category": c.Category, "event": c.Event} {
 		if len(v) > MaxText {

@@ -402,14 +402,14 @@ func (db *DB) Recipients(ctx context.Context, ch message.Channel, ids []int64) (
 			return nil, fmt.Errorf("load push subscriptions: %w", err)
 		}
 	}
-	err = each(`SELECT x.customer_id, x.id, x.ordered_at, x.total, l.product_name, l.sku, coalesce(p.url, '')
+	err = each(`SELECT x.customer_id, x.id, x.ordered_at, x.total, x.external_id, l.product_name, l.sku, coalesce(p.url, '')
 		FROM customers c JOIN orders x ON x.customer_id = c.id AND x.ordered_at = c.last_order_at AND x.status = 'paid'
 		JOIN order_lines l ON l.order_id = x.id
 		LEFT JOIN products p ON p.sku = l.sku AND l.sku <> ''
 		WHERE COND ORDER BY x.customer_id, x.id DESC, l.line_no`, nil, func(r *sql.Rows) error {
 		var cid, oid, at, total int64
 		var p content.Purchase
-		if err := r.Scan(&cid, &oid, &at, &total, &p.Product, &p.SKU, &p.URL); err != nil {
+		if err := r.Scan(&cid, &oid, &at, &total, &p.OrderRef, &p.Product, &p.SKU, &p.URL); err != nil {
 			return err
 		}
 		if byID[cid].LastPurchase == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/errs"
 	"github.com/enishi-crm/enishi/internal/identity"
+	"github.com/enishi-crm/enishi/internal/loyalty"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/product"
 )
@@ -187,7 +188,7 @@ func (db *DB) timeline(ctx context.Context, cid int64, opt ViewOptions) ([]custo
 				it.Detail = map[string]any{"status": status, "source": src}
 				return it, err
 			}},
-		{"event", "occurred_at", `SELECT id, occurred_at, name, sku, properties, source FROM events WHERE customer_id = $1 AND %s ORDER BY occurred_at DESC, id DESC`,
+		{"event", "occurred_at", `SELECT id, occurred_at, name, sku, properties, source FROM events WHERE customer_id = $1 AND source <> 'enishi.surveys' AND %s ORDER BY occurred_at DESC, id DESC`,
 			func(r *sql.Rows) (customer.TimelineItem, error) {
 				var it customer.TimelineItem
 				var at int64
@@ -229,6 +230,27 @@ func (db *DB) timeline(ctx context.Context, cid int64, opt ViewOptions) ([]custo
 				err := r.Scan(&it.ID, &at, &it.Title, &it.Channel, &status, &body)
 				it.At = fromMS(at)
 				it.Detail = map[string]any{"status": status, "body": body}
+				return it, err
+			}},
+		{"review", "reviewed_at", `SELECT id, reviewed_at, title, sku, product_name, rating, body, source FROM reviews WHERE customer_id = $1 AND %s ORDER BY reviewed_at DESC, id DESC`,
+			func(r *sql.Rows) (customer.TimelineItem, error) {
+				var it customer.TimelineItem
+				var at int64
+				var sku, name, body, src string
+				var rating int
+				err := r.Scan(&it.ID, &at, &it.Title, &sku, &name, &rating, &body, &src)
+				it.At = fromMS(at)
+				it.Detail = map[string]any{"sku": sku, "product_name": name, "rating": rating, "body": body, "source": src}
+				return it, err
+			}},
+		{"survey", "submitted_at", `SELECT id, submitted_at, title, survey_id, channel FROM (SELECT r.id, r.customer_id, r.submitted_at, s.title, r.survey_id, r.channel
+			FROM survey_responses r JOIN surveys s ON s.id = r.survey_id) x WHERE customer_id = $1 AND %s ORDER BY submitted_at DESC, id DESC`,
+			func(r *sql.Rows) (customer.TimelineItem, error) {
+				var it customer.TimelineItem
+				var at, survey int64
+				err := r.Scan(&it.ID, &at, &it.Title, &survey, &it.Channel)
+				it.At = fromMS(at)
+				it.Detail = map[string]any{"survey_id": survey}
 				return it, err
 			}},
 		{"note", "created_at", `SELECT id, created_at, author, body FROM notes WHERE customer_id = $1 AND %s ORDER BY created_at DESC, id DESC`,
@@ -464,6 +486,9 @@ func (db *DB) AddInquiry(ctx context.Context, inq customer.Inquiry) (int64, erro
 		id, err = db.insertInquiry(ctx, tx, inq, "")
 		return err
 	})
+	if err == nil {
+		db.notifyChanged()
+	}
 	return id, err
 }
 
@@ -493,7 +518,12 @@ func (db *DB) insertInquiry(ctx context.Context, tx *Tx, inq customer.Inquiry, e
 	err = tx.QueryRowContext(ctx, `INSERT INTO inquiries (customer_id, origin_customer_id, channel, subject, body, status, assignee, external_id, created_at, updated_at)
 		VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
 		cid, inq.Channel, inq.Subject, inq.Body, inq.Status, inq.Assignee, externalID, ms(at)).Scan(&id)
-	return id, err
+	if err != nil {
+		return 0, err
+	}
+	// Open inquiries count in segments (open_inquiries) and in the
+	// campaign exclusion.
+	return id, db.markChanged(ctx, tx, []int64{cid}, db.Clock.Now())
 }
 
 // RecordConsent appends a consent record for a customer.
@@ -600,6 +630,9 @@ func (db *DB) Setting(ctx context.Context, key string) (string, bool, error) {
 
 // SetSetting stores a setting.
 func (db *DB) SetSetting(ctx context.Context, key, value string) error {
+	if key == loyalty.ProgramSetting {
+		return db.setLoyaltyProgramJSON(ctx, value)
+	}
 	_, err := db.Write.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, key, value, ms(db.Clock.Now()))
 	return err

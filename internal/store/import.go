@@ -95,6 +95,12 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		if err := db.writeOrders(ctx, tx, orders, origins, upserts, replaceLines); err != nil {
 			return err
 		}
+		if err := db.linkOrderDeliveries(ctx, tx, r, orders, upserts, origins); err != nil {
+			return err
+		}
+		if err := db.ordersLoyalty(ctx, tx, orders, origins, upserts, newIdx, r); err != nil {
+			return err
+		}
 		changed := orderCustomers(orders, upserts, r)
 		if err := db.markScoresDirty(ctx, tx, changed); err != nil {
 			return err
@@ -417,22 +423,9 @@ func (db *DB) ImportEvents(ctx context.Context, evs []event.Event) (BatchResult,
 				continue
 			}
 			keep = append(keep, i)
-			strong := false
-			for _, id := range a.Identifiers {
-				strong = strong || !id.Weak
-			}
-			var cust, origin int64
-			if strong {
-				if cust, origin, err = r.resolve(ctx, a, len(evs)-i); err != nil {
-					return err
-				}
-			} else {
-				for _, id := range a.Identifiers {
-					if m := r.known[id.Key()]; m != nil {
-						cust, origin = m.CustomerID, m.OriginCustomerID
-						break
-					}
-				}
+			cust, origin, err := r.fileActor(ctx, a, len(evs)-i)
+			if err != nil {
+				return err
 			}
 			if cust != 0 {
 				custs[i], origins[i] = cust, origin

@@ -32,6 +32,11 @@ func (db *DB) mergeInTx(ctx context.Context, tx *Tx, winner, loser int64, via id
 		return 0, errs.Errorf(errs.Conflict, "customers %d and %d must both be active to merge", winner, loser)
 	}
 	before, _ := json.Marshal(w.Profile)
+	// Points debits of either customer wait, so none lands on the loser
+	// after its ledger moved (lockAccounts).
+	if err := db.lockAccounts(ctx, tx, []int64{winner, loser}); err != nil {
+		return 0, err
+	}
 	for _, t := range customerTables {
 		if _, err := tx.ExecContext(ctx, `UPDATE `+t+` SET customer_id = $1 WHERE customer_id = $2`, winner, loser); err != nil {
 			return 0, fmt.Errorf("merge: move %s: %w", t, err)
@@ -143,6 +148,9 @@ func (db *DB) Unmerge(ctx context.Context, mergeID int64, actor string) error {
 		// The loser's rows now sit wherever the winner went since.
 		holder, err := canonical(ctx, tx, winner)
 		if err != nil {
+			return err
+		}
+		if err := db.lockAccounts(ctx, tx, []int64{loser, holder}); err != nil {
 			return err
 		}
 		sub := `WITH RECURSIVE sub(id) AS (SELECT CAST($1 AS BIGINT) UNION ALL SELECT c.id FROM customers c JOIN sub ON c.merged_into = sub.id WHERE c.status = 'merged')`

@@ -75,6 +75,16 @@ var erasePolicies = map[string]ErasePolicy{
 	// Opens and clicks stay counted in campaign reports; the link and the
 	// provider's detail (which may quote the address) go.
 	"message_events": {Keep: true, Clear: map[string]string{"url": "''", "detail": "''"}},
+	// Subscription contracts and their history stay counted in retention,
+	// cancellation and MRR reports; the customer's own words go. Reviews
+	// keep their rating (product averages) without their text; survey
+	// responses and choices stay counted in results, free text goes.
+	// Inquiries, with their tags and replies, are deleted.
+	"subscriptions":        {Keep: true, Clear: map[string]string{"cancel_reason": "''", "risk_reasons": "'[]'"}},
+	"subscription_changes": {Keep: true, Clear: map[string]string{"reason": "''"}},
+	"reviews":              {Keep: true, Clear: map[string]string{"title": "''", "body": "''", "reviewer_name": "''"}},
+	"survey_responses":     {Keep: true},
+	"survey_answers":       {Keep: true, Clear: map[string]string{"text": "''"}},
 }
 
 // RegisterErasePolicy sets how erasure treats a customer table registered

@@ -19,7 +19,9 @@ import (
 // customer_id and origin_customer_id. Merges move their rows; unmerges move
 // them back by origin. A feature that adds such a table adds it here.
 var customerTables = []string{"identities", "orders", "events", "consent_records", "customer_tags", "notes", "inquiries", "messages", "message_events", "push_subscriptions",
-	"journey_enrollments", "outbox"}
+	"journey_enrollments", "outbox",
+	"subscriptions", "subscription_changes", "survey_invitations", "survey_responses", "survey_answers", "reviews", "inquiry_tags", "inquiry_replies",
+	"point_entries", "point_redemptions", "rank_changes", "coupons", "coupon_redemptions"}
 
 // RegisterCustomerTable adds a table to those moved by merges. Call it at
 // start-up (before any store is used), from the package that owns the table.
@@ -136,6 +138,15 @@ func (db *DB) newResolver(ctx context.Context, tx *Tx) (*resolver, error) {
 // committed hands what the batch learned to the process's cache; call it
 // only after the transaction committed.
 func (r *resolver) committed() { r.db.idents.put(r.gen, r.known) }
+
+// birthday returns a customer's birthday (YYYY-MM-DD or "") as the batch
+// knows it.
+func (r *resolver) birthday(id int64) string {
+	if st := r.custs[id]; st != nil {
+		return st.c.Birthday
+	}
+	return ""
+}
 
 // current follows the batch's merges from a customer to the one holding it now.
 func (r *resolver) current(id int64) int64 {

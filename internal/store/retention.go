@@ -47,6 +47,9 @@ var (
 		{Name: "inbox", Table: "ingest_inbox", TimeColumn: "received_at", Setting: "retention.inbox_days", DefaultDays: 7,
 			Filter:      "status IN ('done', 'discarded')",
 			Description: "processed raw webhook and event API requests (their bodies hold personal data)"},
+		{Name: "subscription_webhook_events", Table: "subscription_webhook_events", TimeColumn: "applied_at",
+			Setting: "retention.subscription_webhook_events_days", DefaultDays: 90,
+			Description: "ids of applied subscription webhook events, kept to ignore redeliveries"},
 	}
 )
 

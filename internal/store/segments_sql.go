@@ -165,8 +165,10 @@ func (cp *condCompiler) leaf(f *segment.FieldInfo, c segment.Condition) (string,
 			return cp.text("COALESCE("+col+", '')", c)
 		}
 		return cp.number(col, f, c)
+	case voiceFields[f.Name]:
+		return cp.voice(f, c)
 	case f.Name == "rank":
-		return cp.text("COALESCE((SELECT m.rank FROM loyalty_members m WHERE m.customer_id = c.id), '')", c)
+		return cp.text(rankSQL("c.id"), c)
 	case f.Name == "points_balance":
 		return cp.number("(SELECT COALESCE(sum(p.points), 0) FROM point_entries p WHERE p.customer_id = c.id AND (p.expires_at IS NULL OR p.expires_at > "+
 			cp.arg(ms(cp.now))+"))", f, c)

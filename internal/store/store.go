@@ -93,10 +93,16 @@ type Store interface {
 	Stats(ctx context.Context) (Stats, error)
 
 	ChannelStore
+	LoyaltyStore
 	AnalyticsStore
 	SecurityStore
 	PrivacyStore
 	RetentionStore
+	SubscriptionStore
+	ReviewStore
+	SurveyStore
+	InquiryStore
+	VOCSegmentStore
 }
 
 // BatchResult counts what one import call did.

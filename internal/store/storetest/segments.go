@@ -298,7 +298,7 @@ func testSegmentDateFlips(t *testing.T, db *store.DB, c *clock.Manual) {
 
 func testSegmentMissingSource(t *testing.T, db *store.DB, _ *clock.Manual) {
 	for _, src := range []string{`{"field":"rfm_segment","op":"=","value":"loyal"}`, `{"field":"points_balance","op":">","value":100}`} {
-		_, err := db.CreateSegment(ctx, segment.Segment{Name: "x", Condition: cond(t, src)})
+		_, err := db.CreateSegment(ctx, segment.Segment{Name: src, Condition: cond(t, src)})
 		var e *errs.Error
 		if err == nil {
 			// The capability is present in this database (merged later):

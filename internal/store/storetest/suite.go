@@ -30,8 +30,11 @@ func suites() [][]Case {
 		segmentCases(),
 		channelCases(),
 		ingestCases(),
+		loyaltyCases(),
 		analyticsCases(),
 		securityCases(),
+		subscriptionCases(),
+		vocCases(),
 	}
 }
 
@@ -128,6 +131,7 @@ func CheckIntegrity(t testing.TB, db *store.DB) {
 	if n != 0 {
 		t.Errorf("integrity: %d customers' aggregates differ from their paid orders", n)
 	}
+	checkLoyaltyIntegrity(t, db)
 }
 
 // Buyer builds a customer record from optional identifiers.
