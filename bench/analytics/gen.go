@@ -148,7 +148,7 @@ func gen(ctx context.Context, db *store.DB, customers, orders int, truthFile str
 			last := first + int64(buf[len(buf)-1]*week)
 			email := fmt.Sprintf("u%d@example.com", c)
 			cs.add(c, email, first, first, len(buf), spent, first, last)
-			ids.add(c, c, "email", "", email, 0, first)
+			ids.add(c, c, "email", "", email, false, first)
 			if pending += len(buf); pending >= 200_000 {
 				commit()
 				begin()
