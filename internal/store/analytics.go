@@ -134,6 +134,7 @@ type analyticsState struct {
 	hash       string               // configHash of the segment rules and CPM settings
 	thresholds analytics.Thresholds // resolved (quintile cut points computed)
 	model      *analytics.Model
+	rolled     int64 // scores changed by roll (not saved)
 }
 
 type querier interface {
@@ -257,7 +258,15 @@ func (db *DB) RefreshScores(ctx context.Context) (RefreshResult, error) {
 		res.Mode = "incremental"
 	}
 	prev := st.day
-	if today > prev {
+	if res.Mode == "roll" {
+		rolled, err := db.roll(ctx, st, rc, cc, today)
+		if err != nil {
+			return res, err
+		}
+		if !rolled { // another refresh moved the day first
+			return db.RefreshScores(ctx)
+		}
+	} else if today > prev {
 		// Orders that left the window, or were dated after the old as-of day.
 		oldStart, newStart := (prev - analytics.Day(rc.WindowDays) + 1).StartMS(), (today - analytics.Day(rc.WindowDays) + 1).StartMS()
 		err = db.inTx(ctx, func(tx *Tx) error {
@@ -281,6 +290,12 @@ func (db *DB) RefreshScores(ctx context.Context) (RefreshResult, error) {
 		res.Rescored = int64(n)
 		return res, nil
 	}
+	if res.Mode == "roll" {
+		res.Rescored = st.rolled + int64(n)
+		if rc.Thresholds.Method != analytics.MethodQuintile {
+			return res, nil
+		}
+	}
 	th := rc.Thresholds
 	if th.Method == analytics.MethodQuintile {
 		if th, err = db.storedQuintiles(ctx, st.day); err != nil {
@@ -295,11 +310,15 @@ func (db *DB) RefreshScores(ctx context.Context) (RefreshResult, error) {
 	}
 	st.thresholds, st.hash, st.window = th, hash, rc.WindowDays
 	err = db.inTx(ctx, func(tx *Tx) error {
+		var n int64
 		if test != (scoreTest{}) {
-			res.Rescored, err = db.rescore(ctx, tx, st, rc, cc, test, "", nil)
-		} else {
-			res.Rescored, err = db.rescoreCrossing(ctx, tx, st, rc, cc, prev)
+			n, err = db.rescore(ctx, tx, st, rc, cc, test, "", nil)
+		} else if res.Mode != "roll" {
+			var ids []int64
+			ids, err = db.rescoreCrossing(ctx, tx, st, rc, cc, prev)
+			n = int64(len(ids))
 		}
+		res.Rescored += n
 		if err != nil {
 			return err
 		}
@@ -308,12 +327,90 @@ func (db *DB) RefreshScores(ctx context.Context) (RefreshResult, error) {
 	return res, err
 }
 
+// roll moves the stored aggregates and scores from st.day to today (a
+// later day) with the same settings, in one transaction that also moves
+// the state's day, so that it is applied exactly once (a concurrent
+// refresh that moved the day first makes it return false):
+//   - orders that left the window are subtracted from their customers'
+//     window aggregates, found through the index on ordered_at and never
+//     reading anyone's whole history;
+//   - customers with orders dated after the old day up to today are
+//     queued, to be recomputed from their orders by recomputeDirty;
+//   - customers whose window aggregates changed, or whose recency crossed
+//     a cut point or the dormancy boundary (rescoreCrossing), are
+//     rescored, and those whose scores changed are marked in the change
+//     feed. Nobody else's scores can have moved.
+//
+// Quintile cut points are recomputed by the caller once the queue is
+// done; the state is saved without them meanwhile, so that a refresh
+// after a crash in between recomputes them and rescores everyone.
+func (db *DB) roll(ctx context.Context, st *analyticsState, rc analytics.RFMConfig, cc analytics.CPMConfig, today analytics.Day) (bool, error) {
+	prev, w := st.day, analytics.Day(rc.WindowDays)
+	// Orders in [leaveLo, leaveHi) were in the old window and are not in
+	// the new one; those from prev+1 on were never counted (queued).
+	leaveLo, leaveHi := (prev - w + 1).StartMS(), min((today-w+1).StartMS(), (prev+1).StartMS())
+	rolled := true
+	err := db.inTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE analytics_state SET as_of_day = $1 WHERE id = 1 AND as_of_day = $2`, int64(today), int64(prev))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			rolled = false
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO analytics_dirty (customer_id)
+			SELECT DISTINCT customer_id FROM orders WHERE status = 'paid' AND ordered_at >= $1 AND ordered_at < $2
+			ON CONFLICT (customer_id) DO NOTHING`, (prev + 1).StartMS(), (today + 1).StartMS()); err != nil {
+			return fmt.Errorf("queue customers with new orders: %w", err)
+		}
+		var changed []int64
+		if leaveLo < leaveHi {
+			if _, err := tx.ExecContext(ctx, db.updateScores()+` customer_scores SET win_orders = customer_scores.win_orders - d.n, win_spent = customer_scores.win_spent - d.spent
+				FROM (SELECT customer_id, count(*) AS n, sum(total) AS spent FROM orders WHERE status = 'paid' AND ordered_at >= $1 AND ordered_at < $2
+				GROUP BY customer_id) AS d WHERE customer_scores.customer_id = d.customer_id`, leaveLo, leaveHi); err != nil {
+				return fmt.Errorf("orders leaving the window: %w", err)
+			}
+			st.day = today
+			ids, err := db.rescoreReturning(ctx, tx, st, rc, cc, scoreTest{r: true, f: true, m: true, cpm: true},
+				`customer_id IN (SELECT customer_id FROM orders WHERE status = 'paid' AND ordered_at >= $2 AND ordered_at < $3)`, []any{leaveLo, leaveHi})
+			if err != nil {
+				return err
+			}
+			changed = append(changed, ids...)
+		}
+		st.day = today
+		ids, err := db.rescoreCrossing(ctx, tx, st, rc, cc, prev)
+		if err != nil {
+			return err
+		}
+		changed = append(changed, ids...)
+		st.rolled = int64(len(changed))
+		if err := db.markChanged(ctx, tx, changed, db.Clock.Now()); err != nil {
+			return err
+		}
+		saved := *st
+		if rc.Thresholds.Method == analytics.MethodQuintile {
+			saved.thresholds = analytics.Thresholds{} // to be recomputed
+		}
+		return db.saveState(ctx, tx, &saved)
+	})
+	if err != nil || !rolled {
+		st.day = prev
+		return false, err
+	}
+	if st.rolled > 0 {
+		db.notifyChanged()
+	}
+	return true, nil
+}
+
 // rescoreCrossing rescores, after the as-of day moved from prev to st.day
 // with the same cut points, the customers whose recency crossed a recency
 // cut point c (last_day in [prev−c, day−c)) or the CPM dormancy boundary D
 // (last_day in [prev−D+1, day−D+1)): with their aggregates unchanged,
 // nobody else's scores can have changed.
-func (db *DB) rescoreCrossing(ctx context.Context, tx *Tx, st *analyticsState, rc analytics.RFMConfig, cc analytics.CPMConfig, prev analytics.Day) (int64, error) {
+func (db *DB) rescoreCrossing(ctx context.Context, tx *Tx, st *analyticsState, rc analytics.RFMConfig, cc analytics.CPMConfig, prev analytics.Day) ([]int64, error) {
 	type span struct{ lo, hi analytics.Day }
 	var spans []span
 	for _, c := range st.thresholds.Recency {
@@ -321,15 +418,15 @@ func (db *DB) rescoreCrossing(ctx context.Context, tx *Tx, st *analyticsState, r
 	}
 	d := analytics.Day(cc.DormantDays)
 	spans = append(spans, span{prev - d + 1, st.day - d + 1})
-	var total int64
+	var ids []int64
 	for _, sp := range spans {
-		n, err := db.rescore(ctx, tx, st, rc, cc, scoreTest{r: true, cpm: true}, `last_day >= $2 AND last_day < $3`, []any{int64(sp.lo), int64(sp.hi)})
+		got, err := db.rescoreReturning(ctx, tx, st, rc, cc, scoreTest{r: true, cpm: true}, `last_day >= $2 AND last_day < $3`, []any{int64(sp.lo), int64(sp.hi)})
 		if err != nil {
-			return total, err
+			return ids, err
 		}
-		total += n
+		ids = append(ids, got...)
 	}
-	return total, nil
+	return ids, nil
 }
 
 // rebuildSummaries recomputes every customer's summary from orders,
@@ -587,6 +684,51 @@ type scoreTest struct{ r, f, m, cpm, segment bool }
 // m, is computed from the stored r, f, m when tested and in full only for
 // rows that change.
 func (db *DB) rescore(ctx context.Context, tx *Tx, st *analyticsState, rc analytics.RFMConfig, cc analytics.CPMConfig, test scoreTest, where string, args []any) (int64, error) {
+	q := db.updateScores() + rescoreSQL(st, rc, cc, test, where)
+	res, err := tx.ExecContext(ctx, q, append([]any{int64(st.day)}, args...)...)
+	if err != nil {
+		return 0, fmt.Errorf("rescore: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// rescoreReturning is rescore returning the ids of the rows it changed.
+func (db *DB) rescoreReturning(ctx context.Context, tx *Tx, st *analyticsState, rc analytics.RFMConfig, cc analytics.CPMConfig, test scoreTest, where string, args []any) ([]int64, error) {
+	q := db.updateScores() + rescoreSQL(st, rc, cc, test, where) + ` RETURNING customer_id`
+	rows, err := tx.QueryContext(ctx, q, append([]any{int64(st.day)}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("rescore: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("rescore: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("rescore: %w", err)
+	}
+	return ids, nil
+}
+
+// updateScores begins an UPDATE of customer_scores. On SQLite it is
+// UPDATE OR FAIL: a failing statement still fails (and its transaction is
+// rolled back), but SQLite need not copy every page the statement changes
+// into a statement journal to undo it alone, which is most of the cost of
+// updating thousands of rows inside a transaction.
+func (db *DB) updateScores() string {
+	if db.Backend() == "sqlite" {
+		return `UPDATE OR FAIL`
+	}
+	return `UPDATE`
+}
+
+// rescoreSQL is the UPDATE of rescore after its first word.
+func rescoreSQL(st *analyticsState, rc analytics.RFMConfig, cc analytics.CPMConfig, test scoreTest, where string) string {
 	s := newScoreSQL(st.thresholds, rc.Segments, cc)
 	var conds []string
 	for _, c := range []struct {
@@ -597,17 +739,12 @@ func (db *DB) rescore(ctx context.Context, tx *Tx, st *analyticsState, rc analyt
 			conds = append(conds, c.col+` <> `+c.score)
 		}
 	}
-	q := `UPDATE customer_scores SET r = ` + s.r + `, f = ` + s.f + `, m = ` + s.m + `, segment = ` + s.segmentOf(s.r, s.f, s.m) +
+	q := ` customer_scores SET r = ` + s.r + `, f = ` + s.f + `, m = ` + s.m + `, segment = ` + s.segmentOf(s.r, s.f, s.m) +
 		`, cpm = ` + s.cpm + ` WHERE (` + strings.Join(conds, " OR ") + `)`
 	if where != "" {
 		q += ` AND ` + where
 	}
-	res, err := tx.ExecContext(ctx, q, append([]any{int64(st.day)}, args...)...)
-	if err != nil {
-		return 0, fmt.Errorf("rescore: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	return n, nil
+	return q
 }
 
 // storedQuintiles computes quintile cut points from the stored summaries.

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -346,7 +348,7 @@ func checkStoredWith(t *testing.T, db *store.DB, asOf analytics.Day, rc analytic
 	if th.Method == analytics.MethodQuintile {
 		th = analytics.QuintileThresholds(rec, freq, mon)
 	}
-	rows, err := db.Read.QueryContext(ctx, `SELECT customer_id, r, f, m, segment, cpm FROM customer_scores`)
+	rows, err := db.Read.QueryContext(ctx, `SELECT customer_id, r, f, m, segment, cpm, $1 - last_day, win_orders, win_spent FROM customer_scores`, int64(asOf))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +357,7 @@ func checkStoredWith(t *testing.T, db *store.DB, asOf analytics.Day, rc analytic
 	for rows.Next() {
 		var got analytics.RFMRow
 		var group string
-		if err := rows.Scan(&got.CustomerID, &got.R, &got.F, &got.M, &got.Segment, &group); err != nil {
+		if err := rows.Scan(&got.CustomerID, &got.R, &got.F, &got.M, &got.Segment, &group, &got.RecencyDays, &got.Frequency, &got.Monetary); err != nil {
 			t.Fatal(err)
 		}
 		seen++
@@ -363,6 +365,9 @@ func checkStoredWith(t *testing.T, db *store.DB, asOf analytics.Day, rc analytic
 		if !ok {
 			t.Errorf("as of %s: customer %d has scores but no paid order", asOf, got.CustomerID)
 			continue
+		}
+		if got.RFMFacts != f {
+			t.Errorf("as of %s: stored aggregates of %d = %+v, want %+v", asOf, got.CustomerID, got.RFMFacts, f)
 		}
 		want := analytics.Score(f, th, analytics.Segmenter(rc.Segments))
 		if got.R != want.R || got.F != want.F || got.M != want.M || got.Segment != want.Segment {
@@ -437,6 +442,28 @@ func testScoresDayByDay(t *testing.T, db *store.DB, c *clock.Manual) {
 		}
 		last = d
 	}
+	// A jump longer than the window, every counted order leaving it, seen
+	// by two refreshes at once: the window moves exactly once.
+	last += 500
+	c.Set(T0.AddDate(0, 0, last))
+	var wg sync.WaitGroup
+	modes := make([]string, 2)
+	for i := range modes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := db.RefreshScores(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			modes[i] = res.Mode
+		}()
+	}
+	wg.Wait()
+	if slices.Sort(modes); modes[1] != "roll" || (modes[0] != "roll" && modes[0] != "incremental") {
+		t.Fatalf("a jump of 500 days: refreshes = %v", modes)
+	}
+	checkStoredWith(t, db, day+analytics.Day(last), rc, cc)
 	day += analytics.Day(last)
 	rc.Thresholds = analytics.Thresholds{Method: analytics.MethodQuintile}
 	settings("quintile cut points", false)
@@ -446,6 +473,19 @@ func testScoresDayByDay(t *testing.T, db *store.DB, c *clock.Manual) {
 		checkStoredWith(t, db, day+analytics.Day(d), rc, cc)
 	}
 	day += 3
+	// A refresh that stopped between moving the day and recomputing the
+	// quintile cut points leaves none in the state (and scores as of the
+	// old ones, here stale): the next refresh recomputes them and rescores.
+	if _, err := db.Write.ExecContext(ctx, `UPDATE analytics_state SET thresholds = '{}'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Write.ExecContext(ctx, `UPDATE customer_scores SET r = 0, segment = ''`); err != nil {
+		t.Fatal(err)
+	}
+	if res := must[store.RefreshResult](t)(db.RefreshScores(ctx)); res.Mode != "full" {
+		t.Fatalf("refresh after an interrupted roll = %+v", res)
+	}
+	checkStoredWith(t, db, day, rc, cc)
 	rc.WindowDays = 180
 	settings("a new window", true)
 }
