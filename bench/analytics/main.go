@@ -211,6 +211,25 @@ func run(ctx context.Context, db *store.DB, c *clock.Manual, truthFile string, r
 	})
 	fmt.Printf("segments %s\n", segmentCounts(rep.Segments))
 	fmt.Printf("# customers %d prospects %d\n", rep.Customers, rep.Prospects)
+	// The other reports on the same store (enishi alone, one run each).
+	for _, r := range []struct {
+		name string
+		fn   func() error
+	}{
+		{"report_cpm", func() error { _, err := db.CPM(ctx, today); return err }},
+		{"report_decile", func() error { _, err := db.Deciles(ctx, today, 365); return err }},
+		{"report_cohort", func() error {
+			_, err := db.Cohorts(ctx, analytics.CohortOptions{Metric: "repeat_rate", Months: 12, AsOf: today})
+			return err
+		}},
+		{"report_kpi", func() error {
+			_, err := db.KPI(ctx, analytics.KPIOptions{From: today - 89, To: today, F2Days: 90, Today: today})
+			return err
+		}},
+		{"report_rfm_movement", func() error { _, err := db.RFMMovement(ctx, today-90, today); return err }},
+	} {
+		timed(r.name, func() { check(r.fn()) })
+	}
 	// 1,000 new orders of existing customers through the importer, then
 	// the incremental rescore; each run with other customers.
 	seq := 0

@@ -333,13 +333,14 @@ func (db *DB) RefreshScores(ctx context.Context) (RefreshResult, error) {
 // refresh that moved the day first makes it return false):
 //   - orders that left the window are subtracted from their customers'
 //     window aggregates, found through the index on ordered_at and never
-//     reading anyone's whole history;
+//     reading anyone's whole history, and those customers rescored in
+//     the same UPDATE (and marked in the change feed, as any customer
+//     whose aggregates were recomputed);
 //   - customers with orders dated after the old day up to today are
 //     queued, to be recomputed from their orders by recomputeDirty;
-//   - customers whose window aggregates changed, or whose recency crossed
-//     a cut point or the dormancy boundary (rescoreCrossing), are
-//     rescored, and those whose scores changed are marked in the change
-//     feed. Nobody else's scores can have moved.
+//   - customers whose recency crossed a cut point or the dormancy
+//     boundary are rescored (rescoreCrossing), and marked in the change
+//     feed when their scores changed. Nobody else's scores can move.
 //
 // Quintile cut points are recomputed by the caller once the queue is
 // done; the state is saved without them meanwhile, so that a refresh
@@ -366,16 +367,16 @@ func (db *DB) roll(ctx context.Context, st *analyticsState, rc analytics.RFMConf
 		}
 		var changed []int64
 		if leaveLo < leaveHi {
-			if _, err := tx.ExecContext(ctx, db.updateScores()+` customer_scores SET win_orders = customer_scores.win_orders - d.n, win_spent = customer_scores.win_spent - d.spent
-				FROM (SELECT customer_id, count(*) AS n, sum(total) AS spent FROM orders WHERE status = 'paid' AND ordered_at >= $1 AND ordered_at < $2
-				GROUP BY customer_id) AS d WHERE customer_scores.customer_id = d.customer_id`, leaveLo, leaveHi); err != nil {
-				return fmt.Errorf("orders leaving the window: %w", err)
-			}
+			// One write per customer: the new window aggregates and the
+			// scores computed from them. All of them go to the change feed.
 			st.day = today
-			ids, err := db.rescoreReturning(ctx, tx, st, rc, cc, scoreTest{r: true, f: true, m: true, cpm: true},
-				`customer_id IN (SELECT customer_id FROM orders WHERE status = 'paid' AND ordered_at >= $2 AND ordered_at < $3)`, []any{leaveLo, leaveHi})
+			s := newScoreSQLOver(st.thresholds, rc.Segments, cc, "(customer_scores.win_orders - d.lo)", "(customer_scores.win_spent - d.ls)")
+			ids, err := db.queryIDs(ctx, tx, db.updateScores()+` customer_scores SET win_orders = customer_scores.win_orders - d.lo,
+				win_spent = customer_scores.win_spent - d.ls, r = `+s.r+`, f = `+s.f+`, m = `+s.m+`, segment = `+s.segmentOf(s.r, s.f, s.m)+`, cpm = `+s.cpm+`
+				FROM (SELECT customer_id AS lc, count(*) AS lo, sum(total) AS ls FROM orders WHERE status = 'paid' AND ordered_at >= $2 AND ordered_at < $3
+				GROUP BY customer_id) AS d WHERE customer_scores.customer_id = d.lc RETURNING customer_scores.customer_id`, int64(today), leaveLo, leaveHi)
 			if err != nil {
-				return err
+				return fmt.Errorf("orders leaving the window: %w", err)
 			}
 			changed = append(changed, ids...)
 		}
@@ -385,6 +386,8 @@ func (db *DB) roll(ctx context.Context, st *analyticsState, rc analytics.RFMConf
 			return err
 		}
 		changed = append(changed, ids...)
+		slices.Sort(changed)
+		changed = slices.Compact(changed)
 		st.rolled = int64(len(changed))
 		if err := db.markChanged(ctx, tx, changed, db.Clock.Now()); err != nil {
 			return err
@@ -621,6 +624,12 @@ type scoreSQL struct {
 }
 
 func newScoreSQL(t analytics.Thresholds, segs []analytics.SegmentRule, cc analytics.CPMConfig) scoreSQL {
+	return newScoreSQLOver(t, segs, cc, "win_orders", "win_spent")
+}
+
+// newScoreSQLOver is newScoreSQL with the window aggregates given as SQL
+// expressions (the values an UPDATE is about to set).
+func newScoreSQLOver(t analytics.Thresholds, segs []analytics.SegmentRule, cc analytics.CPMConfig, winOrders, winSpent string) scoreSQL {
 	band := func(val string, cuts []int64, op string) string {
 		var b strings.Builder
 		b.WriteString("CASE")
@@ -638,8 +647,8 @@ func newScoreSQL(t analytics.Thresholds, segs []analytics.SegmentRule, cc analyt
 	}
 	return scoreSQL{
 		r:     band("($1 - last_day)", t.Recency, "<="),
-		f:     band("win_orders", t.Frequency, ">="),
-		m:     band("win_spent", t.Monetary, ">="),
+		f:     band(winOrders, t.Frequency, ">="),
+		m:     band(winSpent, t.Monetary, ">="),
 		cpm:   fmt.Sprintf("CASE WHEN $1 - last_day >= %d THEN %s ELSE %s END", cc.DormantDays, stage(analytics.CPMLapsed), stage(analytics.CPMActive)),
 		rules: segs,
 	}
@@ -696,23 +705,29 @@ func (db *DB) rescore(ctx context.Context, tx *Tx, st *analyticsState, rc analyt
 // rescoreReturning is rescore returning the ids of the rows it changed.
 func (db *DB) rescoreReturning(ctx context.Context, tx *Tx, st *analyticsState, rc analytics.RFMConfig, cc analytics.CPMConfig, test scoreTest, where string, args []any) ([]int64, error) {
 	q := db.updateScores() + rescoreSQL(st, rc, cc, test, where) + ` RETURNING customer_id`
-	rows, err := tx.QueryContext(ctx, q, append([]any{int64(st.day)}, args...)...)
+	ids, err := db.queryIDs(ctx, tx, q, append([]any{int64(st.day)}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("rescore: %w", err)
+	}
+	return ids, nil
+}
+
+// queryIDs runs q (a statement returning one id per row) and collects the ids.
+func (db *DB) queryIDs(ctx context.Context, tx *Tx, q string, args ...any) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var ids []int64
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("rescore: %w", err)
+			return nil, err
 		}
 		ids = append(ids, id)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("rescore: %w", err)
-	}
-	return ids, nil
+	return ids, rows.Err()
 }
 
 // updateScores begins an UPDATE of customer_scores. On SQLite it is
