@@ -238,14 +238,25 @@ func (db *DB) RefreshScores(ctx context.Context) (RefreshResult, error) {
 	var test scoreTest // scores that may differ from the stored ones, for everyone
 	switch {
 	case st == nil || st.window != rc.WindowDays || today < st.day:
-		res.Mode, test = "full", scoreTest{r: true} // new rows score 0
+		res.Mode = "full"
 		var model *analytics.Model
 		if st != nil {
 			model = st.model
 		}
 		st = &analyticsState{day: today, hash: hash, thresholds: rc.Thresholds, model: model}
-		if res.Recomputed, err = db.rebuildSummaries(ctx, st, rc.WindowDays); err != nil {
+		// Rows are written with their scores, except with quintile cut
+		// points, known only once every row is in: they score 0 until then.
+		var sc *scorer
+		if rc.Thresholds.Method == analytics.MethodQuintile {
+			test = scoreTest{r: true}
+		} else {
+			sc = newScorer(st, rc, cc)
+		}
+		if res.Recomputed, err = db.rebuildSummaries(ctx, st, rc.WindowDays, sc); err != nil {
 			return res, err
+		}
+		if sc != nil {
+			res.Rescored = int64(res.Recomputed)
 		}
 	case !st.follows(rc, cc):
 		res.Mode = "full"
@@ -438,7 +449,7 @@ func (db *DB) rescoreCrossing(ctx context.Context, tx *Tx, st *analyticsState, r
 // by the incremental pass that follows. The state is saved without a
 // window until the caller has scored everyone, so an interrupted rebuild
 // starts over.
-func (db *DB) rebuildSummaries(ctx context.Context, st *analyticsState, window int) (int, error) {
+func (db *DB) rebuildSummaries(ctx context.Context, st *analyticsState, window int, sc *scorer) (int, error) {
 	err := db.inTx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM analytics_dirty`); err != nil {
 			return err
@@ -456,7 +467,7 @@ func (db *DB) rebuildSummaries(ctx context.Context, st *analyticsState, window i
 	flush := func() error {
 		b := batch
 		batch = batch[:0]
-		return db.inTx(ctx, func(tx *Tx) error { return db.writeSummaries(ctx, tx, b, predictions(st.model, b, st.day), "") })
+		return db.inTx(ctx, func(tx *Tx) error { return db.writeSummaries(ctx, tx, b, predictions(st.model, b, st.day), sc, "") })
 	}
 	err = db.eachCustomerPurchases(ctx, db.Read, `ordered_at < $1`, []any{(st.day + 1).StartMS()}, func(cid int64, ps []analytics.Purchase) error {
 		if s, ok := analytics.Summarise(cid, ps, st.day, window); ok {
@@ -477,16 +488,22 @@ func (db *DB) rebuildSummaries(ctx context.Context, st *analyticsState, window i
 	return n, nil
 }
 
-// writeSummaries writes summaries with their predictions ps (nil: none)
-// into customer_scores: inserted, or on an existing row as tail says
-// (upsertSummary, upsertPredictions; "" when there is none). New rows
-// score 0 until rescore fills them in.
-func (db *DB) writeSummaries(ctx context.Context, tx *Tx, ss []analytics.Summary, ps []analytics.Prediction, tail string) error {
+// writeSummaries writes summaries with their scores (from sc; nil: 0 until
+// rescore fills them in) and predictions ps (nil: none) into
+// customer_scores: inserted, or on an existing row as tail says
+// (upsertSummary, upsertPredictions; "" when there is none).
+func (db *DB) writeSummaries(ctx context.Context, tx *Tx, ss []analytics.Summary, ps []analytics.Prediction, sc *scorer, tail string) error {
 	_, err := db.insertMany(ctx, tx, `INSERT INTO customer_scores (customer_id, orders, spent, first_day, last_day, purchase_days, first_day_spent,
-		win_orders, win_spent, p_alive, expected_purchases, expected_aov, clv, churn_tier, next_order_day)`, 15, tail, len(ss),
+		win_orders, win_spent, r, f, m, segment, cpm, p_alive, expected_purchases, expected_aov, clv, churn_tier, next_order_day)`, 20, tail, len(ss),
 		func(i int, args []any) []any {
 			s := &ss[i]
 			args = append(args, s.CustomerID, s.Orders, s.Spent, int64(s.FirstDay), int64(s.LastDay), s.PurchaseDays, s.FirstDaySpent, s.WinOrders, s.WinSpent)
+			if sc == nil {
+				args = append(args, 0, 0, 0, "", "")
+			} else {
+				row, cpm := sc.score(s)
+				args = append(args, row.R, row.F, row.M, row.Segment, cpm)
+			}
 			if ps == nil {
 				return append(args, nil, nil, nil, nil, "", nil)
 			}
@@ -496,17 +513,35 @@ func (db *DB) writeSummaries(ctx context.Context, tx *Tx, ss []analytics.Summary
 	return err
 }
 
-// Tails of writeSummaries for existing rows: replace the summary and
-// predictions (the scores stay until rescore compares them), or the
-// predictions only.
+// Tails of writeSummaries for existing rows: replace the summary, scores
+// and predictions, or the predictions only.
 const (
 	upsertSummary = `ON CONFLICT (customer_id) DO UPDATE SET orders = excluded.orders, spent = excluded.spent, first_day = excluded.first_day,
 		last_day = excluded.last_day, purchase_days = excluded.purchase_days, first_day_spent = excluded.first_day_spent,
-		win_orders = excluded.win_orders, win_spent = excluded.win_spent, ` + predictionColumns
+		win_orders = excluded.win_orders, win_spent = excluded.win_spent, r = excluded.r, f = excluded.f, m = excluded.m,
+		segment = excluded.segment, cpm = excluded.cpm, ` + predictionColumns
 	upsertPredictions = `ON CONFLICT (customer_id) DO UPDATE SET ` + predictionColumns
 	predictionColumns = `p_alive = excluded.p_alive, expected_purchases = excluded.expected_purchases,
 		expected_aov = excluded.expected_aov, clv = excluded.clv, churn_tier = excluded.churn_tier, next_order_day = excluded.next_order_day`
 )
+
+// scorer computes stored scores in Go as of day, exactly as rescore does
+// in SQL, so that rows written from Go need no second write.
+type scorer struct {
+	day analytics.Day
+	th  analytics.Thresholds
+	seg analytics.Segmenter
+	cc  analytics.CPMConfig
+}
+
+func newScorer(st *analyticsState, rc analytics.RFMConfig, cc analytics.CPMConfig) *scorer {
+	return &scorer{day: st.day, th: st.thresholds, seg: analytics.Segmenter(rc.Segments), cc: cc}
+}
+
+func (sc *scorer) score(s *analytics.Summary) (analytics.RFMRow, string) {
+	row := analytics.Score(s.Facts(sc.day), sc.th, sc.seg)
+	return row, sc.cc.Group(s.Orders, s.Spent, int64(s.LastDay-s.FirstDay), int64(sc.day-s.LastDay))
+}
 
 // predictions are the stored predictions of ss as of day (nil without a model).
 func predictions(m *analytics.Model, ss []analytics.Summary, day analytics.Day) []analytics.Prediction {
@@ -552,8 +587,8 @@ func (db *DB) recomputeDirty(ctx context.Context, st *analyticsState, rc analyti
 			}
 			n = len(ids)
 			var ss []analytics.Summary
-			args := append([]any{(st.day + 1).StartMS()}, ids...)
-			err = db.eachCustomerPurchases(ctx, tx, `ordered_at < $1 AND customer_id IN (`+list(len(ids), 2)+`)`, args,
+			in, inArgs := db.Dialect.InList("customer_id", 2, ids)
+			err = db.eachCustomerPurchases(ctx, tx, `ordered_at < $1 AND `+in, append([]any{(st.day + 1).StartMS()}, inArgs...),
 				func(cid int64, ps []analytics.Purchase) error {
 					if s, ok := analytics.Summarise(cid, ps, st.day, rc.WindowDays); ok {
 						ss = append(ss, s)
@@ -577,18 +612,14 @@ func (db *DB) recomputeDirty(ctx context.Context, st *analyticsState, rc analyti
 				}
 			}
 			if len(gone) > 0 {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM customer_scores WHERE customer_id IN (`+list(len(gone), 1)+`)`, gone...); err != nil {
+				in, inArgs := db.Dialect.InList("customer_id", 1, gone)
+				if _, err := tx.ExecContext(ctx, `DELETE FROM customer_scores WHERE `+in, inArgs...); err != nil {
 					return err
 				}
 			}
-			if err := db.writeSummaries(ctx, tx, ss, predictions(st.model, ss, st.day), upsertSummary); err != nil {
+			if err := db.writeSummaries(ctx, tx, ss, predictions(st.model, ss, st.day), newScorer(st, rc, cc), upsertSummary); err != nil {
 				return err
 			}
-			test := scoreTest{r: true, f: true, m: true, cpm: true}
-			if _, err := db.rescore(ctx, tx, st, rc, cc, test, `customer_id IN (`+list(len(ids), 2)+`)`, ids); err != nil {
-				return err
-			}
-			in := list(len(ids), 1)
 			// Segments over scores see the new ones at once (the change feed).
 			changed := make([]int64, len(ids))
 			for i, id := range ids {
@@ -597,7 +628,8 @@ func (db *DB) recomputeDirty(ctx context.Context, st *analyticsState, rc analyti
 			if err := db.markChanged(ctx, tx, changed, db.Clock.Now()); err != nil {
 				return err
 			}
-			_, err = tx.ExecContext(ctx, `DELETE FROM analytics_dirty WHERE customer_id IN (`+in+`)`, ids...)
+			in, inArgs = db.Dialect.InList("customer_id", 1, ids)
+			_, err = tx.ExecContext(ctx, `DELETE FROM analytics_dirty WHERE `+in, inArgs...)
 			return err
 		})
 		if n > 0 {

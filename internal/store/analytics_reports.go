@@ -539,7 +539,7 @@ func (db *DB) savePredictions(ctx context.Context, m analytics.Model, ss []analy
 	for lo := 0; lo < len(ss); lo += 4096 {
 		batch := ss[lo:min(lo+4096, len(ss))]
 		ps := predictions(&m, batch, day)
-		err := db.inTx(ctx, func(tx *Tx) error { return db.writeSummaries(ctx, tx, batch, ps, upsertPredictions) })
+		err := db.inTx(ctx, func(tx *Tx) error { return db.writeSummaries(ctx, tx, batch, ps, nil, upsertPredictions) })
 		if err != nil {
 			return fmt.Errorf("save predictions: %w", err)
 		}
