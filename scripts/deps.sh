@@ -10,7 +10,7 @@ pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 [ -n "$(pg_bin)" ] || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
-fc-list 2>/dev/null | grep -qi "noto sans cjk\|ipagothic\|ipaexgothic" || need+=(fonts-noto-cjk)
+fc-list 2>/dev/null | grep -qiE "noto (sans|serif) cjk|ipagothic|ipaexgothic" || need+=(fonts-noto-cjk)
 if [ "${1:-}" = "--bench" ]; then
   command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
   [ -x /usr/bin/time ] || need+=(time)

@@ -19,6 +19,7 @@ export ENISHI_COMPAT_NODE_MODULES="$compat/node_modules"
 eval "$(scripts/pgtest.sh start)"
 trap 'scripts/pgtest.sh stop "$ENISHI_PGTEST_DIR"' EXIT
 export ENISHI_REQUIRE_POSTGRES=1
+export ENISHI_REQUIRE_BROWSER=1
 
 go vet ./...
 go test -count=1 -timeout 25m "$@" ./...

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,8 +36,8 @@ func (f RecommenderFunc) Recommend(ctx context.Context, customerID int64, n int)
 	return f(ctx, customerID, n)
 }
 
-// Loyalty supplies points balance and rank (loyalty). Until the loyalty
-// capability is wired in, they are 0 and "".
+// Loyalty supplies the points balance and the rank's name (the store's
+// PointsAndRank). Without it they are 0 and "".
 type Loyalty interface {
 	PointsAndRank(ctx context.Context, customerID int64) (balance int64, rank string, err error)
 }
@@ -678,13 +679,25 @@ func (s *Service) render(ctx context.Context, set *Settings, j *job, r *Recipien
 	return s.finish(set, &j.rendered, outp, r, id, unsub)
 }
 
+// shopHosts are the shop's own hosts: its site, the hosts given UTM tags,
+// and enishi's public address.
+func shopHosts(set *Settings) []string {
+	hosts := append([]string(nil), set.UTMHosts...)
+	for _, raw := range []string{set.Shop.URL, set.BaseURL} {
+		if u, err := url.Parse(raw); err == nil && u.Hostname() != "" {
+			hosts = append(hosts, u.Hostname())
+		}
+	}
+	return hosts
+}
+
 // finish turns rendered content into what the channel's Sender takes.
 func (s *Service) finish(set *Settings, rd *message.Rendered, outp *content.Output, r *Recipient, id int64, unsub string) error {
 	var rw *tracking.Rewriter
 	if set.BaseURL != "" && id > 0 {
 		rw = &tracking.Rewriter{Links: tracking.Links{Base: set.BaseURL, Signer: s.signer}, MessageID: id, UTMHosts: set.UTMHosts,
 			UTM:  tracking.UTM{Source: "enishi", Medium: string(rd.Channel), Campaign: utmCampaign(rd.Source), Content: strconv.FormatInt(rd.TemplateID, 10)},
-			Skip: []string{set.BaseURL + "/u/"}}
+			Skip: []string{set.BaseURL + "/u/"}, TextTrusted: tracking.Trusted(shopHosts(set), outp.TemplateURLs)}
 	}
 	text := func(t string) string {
 		if rw == nil {
@@ -1009,11 +1022,17 @@ func (s *Service) Work(ctx context.Context, interval time.Duration) {
 // Preview renders a template's variant for a customer as it would be sent
 // (without tracking), ignoring consent.
 func (s *Service) Preview(ctx context.Context, templateID, customerID int64, ch message.Channel, vars map[string]any) (*content.Output, error) {
-	set, err := s.Settings(ctx)
+	c, err := s.compiled(ctx, templateID)
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.compiled(ctx, templateID)
+	return s.previewFor(ctx, c, customerID, ch, vars)
+}
+
+// previewFor renders a compiled template for a customer as it would be
+// sent, without tracking (the unsubscribe link goes to a preview page).
+func (s *Service) previewFor(ctx context.Context, c *content.Compiled, customerID int64, ch message.Channel, vars map[string]any) (*content.Output, error) {
+	set, err := s.Settings(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -45,9 +45,16 @@ type channels struct {
 	reload func(ctx context.Context) error
 }
 
+// channelConfig wires the channel service to every capability that
+// supplies merge fields or exclusions.
+func channelConfig(env *Env, st *store.DB, c clock.Clock, sec channel.Secrets) channel.Config {
+	return channel.Config{Store: st, Clock: c, Secrets: sec, Log: env.Log, Recommender: st, Loyalty: st,
+		Segments: st, Surveys: &survey.Linker{Store: st}, Reviews: st, Exclusions: st}
+}
+
 func startChannels(ctx context.Context, env *Env, st *store.DB, c clock.Clock) (*channels, error) {
 	sec := secretsFor(env, st)
-	svc, err := channel.New(ctx, channel.Config{Store: st, Clock: c, Secrets: sec, Log: env.Log, Recommender: st, Segments: st, Surveys: &survey.Linker{Store: st}, Reviews: st, Exclusions: st})
+	svc, err := channel.New(ctx, channelConfig(env, st, c, sec))
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +337,7 @@ func cmdTemplate(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		if *cust != 0 {
-			svc, err := channel.New(ctx, channel.Config{Store: st, Secrets: secretsFor(env, st), Log: env.Log})
+			svc, err := channel.New(ctx, channelConfig(env, st, nil, secretsFor(env, st)))
 			if err != nil {
 				return err
 			}

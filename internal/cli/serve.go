@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/privacy"
 	"github.com/enishi-crm/enishi/internal/retention"
 	"github.com/enishi-crm/enishi/internal/store"
+	"github.com/enishi-crm/enishi/internal/ui"
 )
 
 // demoAdmin is the account `serve --demo` signs people in with.
@@ -104,7 +104,11 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 			}
 			return chans.set.LINE.Quota(ctx)
 		}})
-	mountUI(api)
+	web, err := ui.Mount(api, ui.Config{Store: st, Clock: c, Log: env.Log, SecureCookies: *tlsCert != ""})
+	if err != nil {
+		return err
+	}
+	defer web.Close() // after the server stopped: stop imports running in the background
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	workDone := make(chan struct{})
 	go func() {
@@ -254,16 +258,6 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 		}
 	})
 	return found
-}
-
-// mountUI adds the web UI; until the UI package lands, a plain page points
-// at the API.
-func mountUI(api *enishihttp.Server) {
-	api.Mux().HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, strings.TrimSpace(`<!doctype html><html lang="ja"><meta charset="utf-8"><title>enishi</title>
-<h1>enishi</h1><p>API: <code>/api/v1/customers</code>. Sign in with <code>POST /api/v1/auth/login</code>.</p></html>`))
-	})
 }
 
 // analyticsInterval is how often a running server rescores customers whose

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -275,6 +277,9 @@ type Output struct {
 	URL       string          `json:"url,omitempty"`
 	ImageURL  string          `json:"image_url,omitempty"`
 	Payload   json.RawMessage `json:"payload,omitempty"`
+	// TemplateURLs are the links written literally in the template (not
+	// merged in from data): click tracking of plain text follows these.
+	TemplateURLs []string `json:"-"`
 }
 
 // Compiled is a template parsed once, ready to render for many customers.
@@ -289,7 +294,11 @@ type Compiled struct {
 	NeedsSurvey bool
 	// NeedsReview says a variant shows review_url.
 	NeedsReview bool
+	// URLs are the http(s) links written literally in the sources.
+	URLs []string
 }
+
+var literalURL = regexp.MustCompile(`https?://[^\s<>"'{}「」（）()]+`)
 
 // note records which costly merge fields a source uses.
 func (c *Compiled) note(src string) {
@@ -297,6 +306,11 @@ func (c *Compiled) note(src string) {
 	c.NeedsPoints = c.NeedsPoints || strings.Contains(src, "points") || strings.Contains(src, "rank")
 	c.NeedsSurvey = c.NeedsSurvey || strings.Contains(src, "survey")
 	c.NeedsReview = c.NeedsReview || strings.Contains(src, "review_url")
+	for _, u := range literalURL.FindAllString(src, -1) {
+		if !slices.Contains(c.URLs, u) {
+			c.URLs = append(c.URLs, u)
+		}
+	}
 }
 
 type compiledVariant struct {
@@ -435,7 +449,7 @@ func (c *Compiled) Render(ch message.Channel, d *Data) (*Output, error) {
 		return nil, errs.Errorf(errs.Invalid, "template %q has no %s variant", c.Template.Name, ch)
 	}
 	plain := d.bindings(false)
-	out := &Output{Channel: ch}
+	out := &Output{Channel: ch, TemplateURLs: c.URLs}
 	var err error
 	r := func(field string, t *liquid.Template, b liquid.Bindings) string {
 		if t == nil || err != nil {

@@ -139,7 +139,21 @@ type Summary struct {
 
 // Query selects customers for a list or search.
 type Query struct {
-	Q      string // free text: name (kanji or kana), e-mail, phone
-	Limit  int
-	Offset int
+	Q string // free text: name (kanji or kana), e-mail, phone
+	// Filters, each optional.
+	Prefecture string // 都道府県, exactly as stored (東京都)
+	Tag        string // customers carrying this tag
+	Buyers     string // "buyers": at least one paid order; "prospects": none
+	Limit      int
+	Offset     int
+	// BeforeID continues a walk through the whole list (exports): only ids
+	// below it, newest first. NoTotal skips counting the matches.
+	BeforeID int64
+	NoTotal  bool
 }
+
+// Buyer filters of Query.Buyers.
+const (
+	OnlyBuyers    = "buyers"
+	OnlyProspects = "prospects"
+)

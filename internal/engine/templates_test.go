@@ -245,12 +245,43 @@ func TestTemplateRankUpPointsExpiringAndVIP(t *testing.T) {
 		h.template("vip_thanks", journey.TemplateParams{SegmentID: vip.ID})
 		taro := h.customer("taro", nil)
 		hana := h.customer("hana", nil)
-		h.event("taro", journey.EventRankChanged, "", T0, map[string]any{"from": "シルバー", "to": "ゴールド", "direction": "up"})
-		h.event("hana", journey.EventRankChanged, "", T0, map[string]any{"from": "ゴールド", "to": "シルバー", "direction": "down"})
+		h.event("taro", journey.EventRankChanged, "", T0, map[string]any{"from": "silver", "to": "gold", "from_name": "シルバー", "to_name": "ゴールド", "direction": "up"})
+		h.event("hana", journey.EventRankChanged, "", T0, map[string]any{"from": "gold", "to": "silver", "from_name": "ゴールド", "to_name": "シルバー", "direction": "down"})
 		h.event("hana", journey.EventPointsExpiring, "", T0, map[string]any{"points": 500, "valid_through": "2026-04-30"})
 		h.order("taro", "7001", T0, "SKU-G", 1, 60000)
 		h.runUntil(at("2026-04-03 00:00"))
 		h.expect(taro, sent{"congrats", "2026-04-01 12:00"}, sent{"thanks", "2026-04-02 10:00"})
 		h.expect(hana, sent{"notify", "2026-04-01 12:00"})
+	})
+}
+
+// The rank-up journey fires from a real rank change: an order import
+// queues its buyer, the evaluation moves them to ゴールド and writes the
+// Rank Changed event the journey starts on (loyalty and journeys
+// together, not an injected event).
+func TestTemplateRankUpFromAnOrder(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		t.Parallel()
+		h := newHarness(t, open)
+		h.template("rank_up", journey.TemplateParams{})
+		taro := h.order("taro", "8001", h.c.Now(), "SKU-G", 1, 120000)
+		run, err := h.db.EvaluatePendingRanks(ctx)
+		if err != nil || run.Up != 1 {
+			t.Fatalf("rank evaluation = %+v, %v", run, err)
+		}
+		h.runUntil(h.c.Now().Add(2 * time.Hour))
+		got := h.ch.SentTo(taro)
+		if len(got) != 1 {
+			t.Fatalf("sent %d messages, want the congratulation", len(got))
+		}
+		trig := got[0].Vars["trigger"].(map[string]any)
+		props, _ := trig["properties"].(map[string]any)
+		if props == nil {
+			props = trig
+		}
+		if props["to"] != "gold" || props["to_name"] != "ゴールド" || props["direction"] != "up" {
+			t.Fatalf("trigger = %v", trig)
+		}
 	})
 }

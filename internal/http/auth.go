@@ -68,21 +68,21 @@ func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
-func (s *Server) authenticated(perm auth.Permission, h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+func (s *Server) authenticated(perm auth.Permission, h HandlerFunc, onError ErrorFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.Authenticate(r)
 		if err != nil {
-			writeError(w, r, s.cfg.Log, err)
+			onError(w, r, err)
 			return
 		}
 		if perm != "" && !p.Can(perm) {
-			writeError(w, r, s.cfg.Log, errs.Errorf(errs.Forbidden, "this needs the %s permission", perm))
+			onError(w, r, errs.Errorf(errs.Forbidden, "this needs the %s permission", perm))
 			return
 		}
 		ctx := WithPrincipal(r.Context(), p)
 		ctx = store.WithOrigin(ctx, store.Origin{Actor: p.Actor(), IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 200), Source: "api"})
 		if err := h(w, r.WithContext(ctx)); err != nil {
-			writeError(w, r, s.cfg.Log, err)
+			onError(w, r, err)
 		}
 	})
 }
@@ -128,7 +128,7 @@ func (s *Server) Authenticate(r *http.Request) (*Principal, error) {
 func (s *Server) SessionPrincipal(ctx context.Context, token string) (*Principal, error) {
 	hash := auth.HashToken(token)
 	sess, err := s.cfg.Store.SessionByHash(ctx, hash)
-	now := s.cfg.Clock.Now()
+	now := s.sessions.Now()
 	if err != nil || now.After(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) > sessionTTL {
 		return nil, errs.Errorf(errs.Unauthorized, "your session has ended; sign in again")
 	}
@@ -167,6 +167,17 @@ func RolePermissions(ctx context.Context, st store.Store, role string) ([]auth.P
 		}
 	}
 	return out, nil
+}
+
+// Logout ends the request's session (if any) and clears its cookie.
+func (s *Server) Logout(w http.ResponseWriter, r *http.Request) error {
+	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		if err := s.cfg.Store.DeleteSession(r.Context(), auth.HashToken(c.Value)); err != nil {
+			return err
+		}
+	}
+	s.ClearSessionCookie(w)
+	return nil
 }
 
 // CSRFToken derives a session's CSRF token from its (secret) session token.
@@ -217,7 +228,7 @@ var ErrTOTPRequired = &errs.Error{Code: errs.Unauthorized, Field: "totp", Messag
 // factor) and opens a session, returning its token.
 func (s *Server) Login(ctx context.Context, email, password, totp, ip, userAgent string) (string, *store.User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	now := s.cfg.Clock.Now()
+	now := s.sessions.Now()
 	userKey, ipKey := "u:"+email, "ip:"+ip
 	for key, max := range map[string]int{userKey: maxFailsAccount, ipKey: maxFailsIP} {
 		n, err := s.cfg.Store.LoginFailures(ctx, key, now.Add(-loginWindow))
@@ -266,7 +277,7 @@ func (s *Server) checkTOTP(ctx context.Context, u *store.User, code string) erro
 	if err != nil {
 		return err
 	}
-	step, ok := auth.VerifyTOTP(seed, code, s.cfg.Clock.Now(), u.TOTPLastStep)
+	step, ok := auth.VerifyTOTP(seed, code, s.sessions.Now(), u.TOTPLastStep)
 	if ok {
 		if ok, err = s.cfg.Store.UseTOTPStep(ctx, u.ID, step); err != nil {
 			return err
@@ -279,7 +290,7 @@ func (s *Server) checkTOTP(ctx context.Context, u *store.User, code string) erro
 }
 
 func (s *Server) openSession(ctx context.Context, userID int64, ip, userAgent string) (string, error) {
-	now := s.cfg.Clock.Now()
+	now := s.sessions.Now()
 	token := auth.RandomToken(32)
 	err := s.cfg.Store.CreateSession(ctx, store.Session{TokenHash: auth.HashToken(token), UserID: userID, CreatedAt: now,
 		ExpiresAt: now.Add(30 * 24 * time.Hour), LastSeenAt: now, IP: ip, UserAgent: truncate(userAgent, 200)})

@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -81,9 +82,19 @@ func (s *Server) channels() (*channel.Service, error) {
 }
 
 func (s *Server) getChannelSettings(w http.ResponseWriter, r *http.Request) error {
-	set, err := channel.LoadSettings(r.Context(), s.cfg.Store)
+	set, ready, err := s.ChannelSettings(r.Context())
 	if err != nil {
 		return err
+	}
+	return JSON(w, map[string]any{"settings": set, "footer_missing": set.FooterReady(), "channels_ready": ready})
+}
+
+// ChannelSettings returns the stored channel settings and which channels
+// can send with them (the API's GET and the web UI).
+func (s *Server) ChannelSettings(ctx context.Context) (*channel.Settings, map[string]bool, error) {
+	set, err := channel.LoadSettings(ctx, s.cfg.Store)
+	if err != nil {
+		return nil, nil, err
 	}
 	ready := map[string]bool{}
 	if svc, err := s.channels(); err == nil {
@@ -91,7 +102,7 @@ func (s *Server) getChannelSettings(w http.ResponseWriter, r *http.Request) erro
 			ready[string(ch)] = svc.HasSender(ch)
 		}
 	}
-	return JSON(w, map[string]any{"settings": set, "footer_missing": set.FooterReady(), "channels_ready": ready})
+	return set, ready, nil
 }
 
 func (s *Server) putChannelSettings(w http.ResponseWriter, r *http.Request) error {
@@ -99,40 +110,63 @@ func (s *Server) putChannelSettings(w http.ResponseWriter, r *http.Request) erro
 	if err := decodeJSON(w, r, &set); err != nil {
 		return err
 	}
-	if err := set.Check(); err != nil {
+	if err := s.SaveChannelSettings(r.Context(), &set); err != nil {
 		return err
-	}
-	b, _ := json.Marshal(&set)
-	if err := s.cfg.Store.SetSetting(r.Context(), channel.SettingsKey, string(b)); err != nil {
-		return err
-	}
-	if s.cfg.ReloadChannels != nil {
-		if err := s.cfg.ReloadChannels(r.Context()); err != nil {
-			return errs.Errorf(errs.Invalid, "settings saved, but the channels could not start with them: %v", err)
-		}
 	}
 	return JSON(w, map[string]any{"settings": set, "footer_missing": set.FooterReady()})
 }
 
+// SaveChannelSettings checks, stores and applies channel settings (the
+// API's PUT and the web UI).
+func (s *Server) SaveChannelSettings(ctx context.Context, set *channel.Settings) error {
+	if err := set.Check(); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(set)
+	if err := s.cfg.Store.SetSetting(ctx, channel.SettingsKey, string(b)); err != nil {
+		return err
+	}
+	if s.cfg.ReloadChannels != nil {
+		if err := s.cfg.ReloadChannels(ctx); err != nil {
+			return errs.Errorf(errs.Invalid, "settings saved, but the channels could not start with them: %v", err)
+		}
+	}
+	return nil
+}
+
 func (s *Server) emailDNS(w http.ResponseWriter, r *http.Request) error {
-	set, err := channel.LoadSettings(r.Context(), s.cfg.Store)
+	records, checks, err := s.EmailDNS(r.Context(), r.URL.Query().Get("domain"), r.URL.Query().Get("spf_include"), r.URL.Query().Get("check") != "")
 	if err != nil {
 		return err
 	}
-	domain := r.URL.Query().Get("domain")
+	out := map[string]any{"records": records}
+	if checks != nil {
+		out["checks"] = checks
+	}
+	return JSON(w, out)
+}
+
+// EmailDNS returns the SPF, DKIM and DMARC records a sending domain needs
+// (domain "" for the DKIM domain of the settings) and, when check is set,
+// what its DNS holds now (the API and the web UI).
+func (s *Server) EmailDNS(ctx context.Context, domain, spfInclude string, check bool) ([]email.Record, []email.Check, error) {
+	set, err := channel.LoadSettings(ctx, s.cfg.Store)
+	if err != nil {
+		return nil, nil, err
+	}
 	if domain == "" {
 		domain = set.Email.DKIMDomain
 	}
 	if domain == "" {
-		return errs.FieldErrorf("domain", "required (or set email.dkim_domain)")
+		return nil, nil, errs.FieldErrorf("domain", "required (or set email.dkim_domain)")
 	}
 	rec := ""
 	if s.cfg.Secrets != nil {
-		if key, ok, err := s.cfg.Secrets.Secret(r.Context(), channel.SecretDKIMKey); err != nil {
-			return err
+		if key, ok, err := s.cfg.Secrets.Secret(ctx, channel.SecretDKIMKey); err != nil {
+			return nil, nil, err
 		} else if ok {
 			if rec, err = email.DKIMRecord(key); err != nil {
-				return err
+				return nil, nil, err
 			}
 		}
 	}
@@ -140,11 +174,11 @@ func (s *Server) emailDNS(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Resolver != nil {
 		res = s.cfg.Resolver
 	}
-	out := map[string]any{"records": email.Records(domain, set.Email.DKIMSelector, rec, r.URL.Query().Get("spf_include"), "")}
-	if r.URL.Query().Get("check") != "" {
-		out["checks"] = email.CheckDomain(r.Context(), res, domain, set.Email.DKIMSelector, rec)
+	records := email.Records(domain, set.Email.DKIMSelector, rec, spfInclude, "")
+	if !check {
+		return records, nil, nil
 	}
-	return JSON(w, out)
+	return records, email.CheckDomain(ctx, res, domain, set.Email.DKIMSelector, rec), nil
 }
 
 // emailBounce takes a bounce or complaint: a raw report (DSN or ARF, as

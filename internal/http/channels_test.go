@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/enishi-crm/enishi/internal/loyalty"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -100,7 +101,7 @@ func newChanEnv(t *testing.T, open storetest.Opener) *chanEnv {
 		svc.SetSenders(ps.Senders, ps.LINE)
 		return nil
 	}
-	svc, err = channel.New(ctx, channel.Config{Store: db, Clock: c, Secrets: sec, Recommender: db, Surveys: &survey.Linker{Store: db}, Reviews: db, Exclusions: db,
+	svc, err = channel.New(ctx, channel.Config{Store: db, Clock: c, Secrets: sec, Recommender: db, Loyalty: db, Surveys: &survey.Linker{Store: db}, Reviews: db, Exclusions: db,
 		Sleep: func(context.Context, time.Duration) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -489,6 +490,33 @@ func TestTemplateErrorsAreCaughtWhenSaved(t *testing.T) {
 	if code != 200 || len(ce.smtp.Messages()) != 1 || !strings.Contains(decodedBody(t, ce.smtp.Messages()[0].Data), "テスト") {
 		t.Fatalf("test send = %d %v", code, out)
 	}
+}
+
+// Points and rank in a message come from the loyalty ledger: the order's
+// earned points plus an adjustment, and the rank's name.
+func TestLoyaltyMergeFieldsComeFromTheLedger(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		t.Parallel()
+		ce := newChanEnv(t, open)
+		cust := ce.customer("c0007", "points@example.com", true)
+		before, err := ce.db.PointsBalance(ctx, cust)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ce.db.AdjustPoints(ctx, loyalty.Adjustment{CustomerID: cust, Points: 500, Reason: "お詫び", Actor: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		code, out := ce.call(nil, "POST", "/api/v1/templates", ce.admin, map[string]any{"name": "ポイント", "purpose": "marketing", "variants": []any{
+			map[string]any{"channel": "sms", "text": "{{ customer.last_name }}様 {{ rank }}会員 保有{{ points.balance }}pt"}}}, nil)
+		if code != 201 {
+			t.Fatalf("create template = %d %v", code, out)
+		}
+		code, out = ce.call(nil, "POST", fmt.Sprintf("/api/v1/templates/%d/preview", int64(out["id"].(float64))), ce.admin, map[string]any{"channel": "sms", "customer_id": cust}, nil)
+		want := fmt.Sprintf("山田様 ブロンズ会員 保有%dpt", before.Points+500)
+		if code != 200 || !strings.Contains(fmt.Sprint(out), want) {
+			t.Fatalf("preview = %d %v, want %q", code, out, want)
+		}
+	})
 }
 
 // The journeys outbox calls Dispatch: inline content, skipped on

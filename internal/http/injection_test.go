@@ -17,7 +17,7 @@ import (
 // column of an order import and of the API's write bodies, then reads them
 // back through the API: they come back verbatim, JSON never carries them
 // as live HTML, searching for them is plain text, and no table was harmed.
-// (The UI and e-mail rendering tests reuse storetest.HostileStrings.)
+// (TestHostileTextInMail and the UI's page tests reuse storetest.HostileStrings.)
 func TestHostileTextThroughImportAndAPI(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
 		t.Parallel()

@@ -64,27 +64,35 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	token, u, err := s.Login(r.Context(), in.Email, in.Password, in.TOTP, clientIP(r), r.UserAgent())
+	u, token, err := s.SignIn(w, r, in.Email, in.Password, in.TOTP)
 	if err != nil {
-		if err != ErrTOTPRequired {
-			s.auditAs(r, strings.ToLower(strings.TrimSpace(in.Email)), "auth.login_failed", "", errs.Message(err))
-		}
 		return err
 	}
-	if err := s.auditAs(r, u.Email, "auth.login", "user:"+itoa64(u.ID), ""); err != nil {
-		return err
-	}
-	s.SetSessionCookie(w, token)
 	return JSON(w, map[string]any{"user": u, "csrf_token": CSRFToken(token)})
 }
 
-func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request) error {
-	if c, err := r.Cookie(SessionCookie); err == nil {
-		if err := s.cfg.Store.DeleteSession(r.Context(), auth.HashToken(c.Value)); err != nil {
-			return err
+// SignIn checks credentials through Login, audits the attempt and sets the
+// session cookie: the one sign-in path of the API and the web UI. It
+// returns the user and the new session's token.
+func (s *Server) SignIn(w http.ResponseWriter, r *http.Request, email, password, totp string) (*store.User, string, error) {
+	token, u, err := s.Login(r.Context(), email, password, totp, clientIP(r), r.UserAgent())
+	if err != nil {
+		if err != ErrTOTPRequired {
+			s.auditAs(r, strings.ToLower(strings.TrimSpace(email)), "auth.login_failed", "", errs.Message(err))
 		}
+		return nil, "", err
 	}
-	s.ClearSessionCookie(w)
+	if err := s.auditAs(r, u.Email, "auth.login", "user:"+itoa64(u.ID), ""); err != nil {
+		return nil, "", err
+	}
+	s.SetSessionCookie(w, token)
+	return u, token, nil
+}
+
+func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request) error {
+	if err := s.Logout(w, r); err != nil {
+		return err
+	}
 	if err := s.Audit(r, "auth.logout", "", ""); err != nil {
 		return err
 	}

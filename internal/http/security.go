@@ -184,45 +184,52 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	if in.Role == nil && in.Disabled == nil {
-		return errs.Errorf(errs.Invalid, "give role and/or disabled")
-	}
-	me := PrincipalFrom(r.Context())
-	if id == me.UserID && (in.Disabled != nil && *in.Disabled || in.Role != nil && *in.Role != me.Role) {
-		return errs.Errorf(errs.Conflict, "you cannot disable yourself or change your own role; ask another admin")
-	}
-	ctx := r.Context()
-	if _, err := s.cfg.Store.UserByID(ctx, id); err != nil {
-		return err
-	}
-	if in.Role != nil {
-		if err := CheckRole(ctx, s.cfg.Store, *in.Role); err != nil {
-			return err
-		}
-		if err := s.cfg.Store.SetUserRole(ctx, id, *in.Role); err != nil {
-			return err
-		}
-		if err := s.Audit(r, "user.role", "user:"+itoa64(id), "role "+*in.Role); err != nil {
-			return err
-		}
-	}
-	if in.Disabled != nil {
-		if err := s.cfg.Store.SetUserDisabled(ctx, id, *in.Disabled); err != nil {
-			return err
-		}
-		action := "user.enable"
-		if *in.Disabled {
-			action = "user.disable"
-		}
-		if err := s.Audit(r, action, "user:"+itoa64(id), ""); err != nil {
-			return err
-		}
-	}
-	u, err := s.cfg.Store.UserByID(ctx, id)
+	u, err := s.UpdateUser(r, id, in.Role, in.Disabled)
 	if err != nil {
 		return err
 	}
 	return JSON(w, map[string]any{"user": u})
+}
+
+// UpdateUser changes a staff account's role and/or disables or enables it
+// (nil leaves a field), refusing to let people lock themselves out, and
+// audits each change: the one path of the API and the web UI.
+func (s *Server) UpdateUser(r *http.Request, id int64, role *string, disabled *bool) (*store.User, error) {
+	if role == nil && disabled == nil {
+		return nil, errs.Errorf(errs.Invalid, "give role and/or disabled")
+	}
+	me := PrincipalFrom(r.Context())
+	if id == me.UserID && (disabled != nil && *disabled || role != nil && *role != me.Role) {
+		return nil, errs.Errorf(errs.Conflict, "you cannot disable yourself or change your own role; ask another admin")
+	}
+	ctx := r.Context()
+	if _, err := s.cfg.Store.UserByID(ctx, id); err != nil {
+		return nil, err
+	}
+	if role != nil {
+		if err := CheckRole(ctx, s.cfg.Store, *role); err != nil {
+			return nil, err
+		}
+		if err := s.cfg.Store.SetUserRole(ctx, id, *role); err != nil {
+			return nil, err
+		}
+		if err := s.Audit(r, "user.role", "user:"+itoa64(id), "role "+*role); err != nil {
+			return nil, err
+		}
+	}
+	if disabled != nil {
+		if err := s.cfg.Store.SetUserDisabled(ctx, id, *disabled); err != nil {
+			return nil, err
+		}
+		action := "user.enable"
+		if *disabled {
+			action = "user.disable"
+		}
+		if err := s.Audit(r, action, "user:"+itoa64(id), ""); err != nil {
+			return nil, err
+		}
+	}
+	return s.cfg.Store.UserByID(ctx, id)
 }
 
 // resetPassword gives a user a new generated password (shown once) and
@@ -232,14 +239,21 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	password := auth.GeneratePassword()
-	if err := SetPassword(r.Context(), s.cfg.Store, id, password); err != nil {
-		return err
-	}
-	if err := s.Audit(r, "user.password_reset", "user:"+itoa64(id), ""); err != nil {
+	password, err := s.ResetPassword(r, id)
+	if err != nil {
 		return err
 	}
 	return JSON(w, map[string]any{"password": password})
+}
+
+// ResetPassword gives a user a new generated password (to be shown once),
+// ends their sessions and audits it.
+func (s *Server) ResetPassword(r *http.Request, id int64) (string, error) {
+	password := auth.GeneratePassword()
+	if err := SetPassword(r.Context(), s.cfg.Store, id, password); err != nil {
+		return "", err
+	}
+	return password, s.Audit(r, "user.password_reset", "user:"+itoa64(id), "")
 }
 
 func (s *Server) resetTOTP(w http.ResponseWriter, r *http.Request) error {
@@ -247,13 +261,19 @@ func (s *Server) resetTOTP(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Store.SetUserTOTP(r.Context(), id, "", false); err != nil {
-		return err
-	}
-	if err := s.Audit(r, "user.totp_reset", "user:"+itoa64(id), ""); err != nil {
+	if err := s.ResetTOTP(r, id); err != nil {
 		return err
 	}
 	return JSON(w, map[string]bool{"ok": true})
+}
+
+// ResetTOTP turns off a user's second factor (they lost their phone) and
+// audits it.
+func (s *Server) ResetTOTP(r *http.Request, id int64) error {
+	if err := s.cfg.Store.SetUserTOTP(r.Context(), id, "", false); err != nil {
+		return err
+	}
+	return s.Audit(r, "user.totp_reset", "user:"+itoa64(id), "")
 }
 
 // me returns the signed-in user (API keys have no account).
@@ -276,47 +296,67 @@ func (s *Server) changeOwnPassword(w http.ResponseWriter, r *http.Request) error
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	u, err := s.me(r.Context())
+	token, err := s.ChangeOwnPassword(w, r, in.Current, in.New)
 	if err != nil {
 		return err
 	}
-	if !auth.CheckPassword(u.PasswordHash, in.Current) {
-		return &errs.Error{Code: errs.Forbidden, Field: "current_password", Message: "wrong password"}
-	}
-	if err := SetPassword(r.Context(), s.cfg.Store, u.ID, in.New); err != nil {
-		return err
-	}
-	if err := s.Audit(r, "user.password", "user:"+itoa64(u.ID), "other sessions ended"); err != nil {
-		return err
-	}
-	token, err := s.openSession(r.Context(), u.ID, clientIP(r), r.UserAgent())
-	if err != nil {
-		return err
-	}
-	s.SetSessionCookie(w, token)
 	return JSON(w, map[string]any{"ok": true, "csrf_token": CSRFToken(token)})
 }
 
-// totpSetup makes a new TOTP seed, stores it sealed and pending, and
-// returns it with the otpauth:// URL to show as a QR code. The second
-// factor is on only after totpConfirm.
-func (s *Server) totpSetup(w http.ResponseWriter, r *http.Request) error {
+// ChangeOwnPassword changes the signed-in user's password after checking
+// the current one, ends every other session, audits it and signs this
+// browser in again (the API and the web UI). It returns the new session's
+// token.
+func (s *Server) ChangeOwnPassword(w http.ResponseWriter, r *http.Request, current, next string) (string, error) {
 	u, err := s.me(r.Context())
 	if err != nil {
-		return err
+		return "", err
 	}
-	if u.TOTPEnabled {
-		return errs.Errorf(errs.Conflict, "a second factor is already on; turn it off first")
+	if !auth.CheckPassword(u.PasswordHash, current) {
+		return "", &errs.Error{Code: errs.Forbidden, Field: "current_password", Message: "wrong password"}
 	}
-	seed := auth.NewTOTPSecret()
-	sealed, err := s.cfg.Store.SealValue(store.TOTPSecretName(u.ID), seed)
+	if err := SetPassword(r.Context(), s.cfg.Store, u.ID, next); err != nil {
+		return "", err
+	}
+	if err := s.Audit(r, "user.password", "user:"+itoa64(u.ID), "other sessions ended"); err != nil {
+		return "", err
+	}
+	token, err := s.openSession(r.Context(), u.ID, clientIP(r), r.UserAgent())
+	if err != nil {
+		return "", err
+	}
+	s.SetSessionCookie(w, token)
+	return token, nil
+}
+
+func (s *Server) totpSetup(w http.ResponseWriter, r *http.Request) error {
+	seed, url, err := s.SetupTOTP(r)
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Store.SetUserTOTP(r.Context(), u.ID, sealed, false); err != nil {
-		return err
+	return JSON(w, map[string]string{"secret": seed, "otpauth_url": url})
+}
+
+// SetupTOTP makes a new TOTP seed for the signed-in user, stores it sealed
+// and pending, and returns it with the otpauth:// URL to show as a QR
+// code. The second factor is on only after ConfirmTOTP.
+func (s *Server) SetupTOTP(r *http.Request) (seed, otpauthURL string, err error) {
+	u, err := s.me(r.Context())
+	if err != nil {
+		return "", "", err
 	}
-	return JSON(w, map[string]string{"secret": seed, "otpauth_url": auth.TOTPURL("enishi", u.Email, seed)})
+	if u.TOTPEnabled {
+		return "", "", errs.Errorf(errs.Conflict, "a second factor is already on; turn it off first")
+	}
+	seed = auth.NewTOTPSecret()
+	sealed, err := s.cfg.Store.SealValue(store.TOTPSecretName(u.ID), seed)
+	if err != nil {
+		return "", "", err
+	}
+	if err := s.cfg.Store.SetUserTOTP(r.Context(), u.ID, sealed, false); err != nil {
+		return "", "", err
+	}
+	return seed, auth.TOTPURL("enishi", u.Email, seed), nil
 }
 
 func (s *Server) totpConfirm(w http.ResponseWriter, r *http.Request) error {
@@ -326,6 +366,15 @@ func (s *Server) totpConfirm(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
+	if err := s.ConfirmTOTP(r, in.Code); err != nil {
+		return err
+	}
+	return JSON(w, map[string]bool{"ok": true})
+}
+
+// ConfirmTOTP turns the signed-in user's pending second factor on once
+// they type a current code from their app.
+func (s *Server) ConfirmTOTP(r *http.Request, code string) error {
 	u, err := s.me(r.Context())
 	if err != nil {
 		return err
@@ -333,7 +382,7 @@ func (s *Server) totpConfirm(w http.ResponseWriter, r *http.Request) error {
 	if u.TOTPSecret == "" || u.TOTPEnabled {
 		return errs.Errorf(errs.Conflict, "start with POST /api/v1/me/totp")
 	}
-	if err := s.checkTOTP(r.Context(), u, in.Code); err != nil {
+	if err := s.checkTOTP(r.Context(), u, code); err != nil {
 		if errs.Code(err) == errs.Unauthorized { // signed in: a wrong code is bad input
 			return errs.FieldErrorf("code", "wrong code; enter the 6 digits the app shows now")
 		}
@@ -343,13 +392,10 @@ func (s *Server) totpConfirm(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// Keep the confirming code from working again at sign-in.
-	if _, err := s.cfg.Store.UseTOTPStep(r.Context(), u.ID, auth.TOTPStep(s.cfg.Clock.Now())+1); err != nil {
+	if _, err := s.cfg.Store.UseTOTPStep(r.Context(), u.ID, auth.TOTPStep(s.sessions.Now())+1); err != nil {
 		return err
 	}
-	if err := s.Audit(r, "user.totp_enable", "user:"+itoa64(u.ID), ""); err != nil {
-		return err
-	}
-	return JSON(w, map[string]bool{"ok": true})
+	return s.Audit(r, "user.totp_enable", "user:"+itoa64(u.ID), "")
 }
 
 func (s *Server) totpDisable(w http.ResponseWriter, r *http.Request) error {
@@ -359,20 +405,26 @@ func (s *Server) totpDisable(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
+	if err := s.DisableTOTP(r, in.Password); err != nil {
+		return err
+	}
+	return JSON(w, map[string]bool{"ok": true})
+}
+
+// DisableTOTP turns off the signed-in user's second factor after checking
+// their password.
+func (s *Server) DisableTOTP(r *http.Request, password string) error {
 	u, err := s.me(r.Context())
 	if err != nil {
 		return err
 	}
-	if !auth.CheckPassword(u.PasswordHash, in.Password) {
+	if !auth.CheckPassword(u.PasswordHash, password) {
 		return &errs.Error{Code: errs.Forbidden, Field: "password", Message: "wrong password"}
 	}
 	if err := s.cfg.Store.SetUserTOTP(r.Context(), u.ID, "", false); err != nil {
 		return err
 	}
-	if err := s.Audit(r, "user.totp_disable", "user:"+itoa64(u.ID), ""); err != nil {
-		return err
-	}
-	return JSON(w, map[string]bool{"ok": true})
+	return s.Audit(r, "user.totp_disable", "user:"+itoa64(u.ID), "")
 }
 
 func (s *Server) saveRole(update bool) func(w http.ResponseWriter, r *http.Request) error {

@@ -93,6 +93,11 @@ type Server struct {
 	keyTouched map[int64]time.Time
 
 	surveys *survey.Linker
+
+	// sessions is the clock of sign-in sessions: the store's clock, but
+	// the wall clock when the store's is a dev clock, so that moving it a
+	// day to watch a journey does not sign everyone out.
+	sessions clock.Clock
 }
 
 // New builds the server and its routes.
@@ -112,7 +117,10 @@ func New(cfg Config) *Server {
 	if cfg.Ingest == nil {
 		cfg.Ingest = ingest.New(ingest.Config{Store: cfg.Store, Clock: cfg.Clock, Log: cfg.Log, Metrics: cfg.Metrics, Privacy: privacy.NewHandler(cfg.Store)})
 	}
-	s := &Server{surveys: &survey.Linker{Store: cfg.Store}, cfg: cfg, mux: http.NewServeMux(), keyTouched: map[int64]time.Time{}, engine: content.NewEngine()}
+	s := &Server{surveys: &survey.Linker{Store: cfg.Store}, cfg: cfg, mux: http.NewServeMux(), keyTouched: map[int64]time.Time{}, engine: content.NewEngine(), sessions: cfg.Clock}
+	if cfg.DevClock != nil {
+		s.sessions = clock.Real{}
+	}
 	s.latency = cfg.Metrics.NewHistogram("enishi_http_request_duration_seconds",
 		"Time to serve an HTTP request, by route pattern and status class.", metrics.LatencyBuckets, "route", "code")
 	s.routesCore()
@@ -178,19 +186,45 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// HandlerFunc is a route's handler; a returned error is written by the
+// route's ErrorFunc.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// ErrorFunc writes an error answer: JSON for the API (the default), an HTML
+// page or a redirect to the sign-in page for the web UI.
+type ErrorFunc func(w http.ResponseWriter, r *http.Request, err error)
+
 // Handle registers a handler that requires permission p (through a session
 // or an API key scope).
 func (s *Server) Handle(pattern string, p auth.Permission, h func(w http.ResponseWriter, r *http.Request) error) {
+	s.HandleWith(pattern, p, h, nil)
+}
+
+// HandleWith is Handle with errors — including failed authentication and
+// missing permissions — written by onError (nil: JSON). The web UI registers
+// its pages with it, so pages and API share one permission check.
+func (s *Server) HandleWith(pattern string, p auth.Permission, h HandlerFunc, onError ErrorFunc) {
+	if onError == nil {
+		onError = s.Error
+	}
 	s.routes = append(s.routes, Route{Pattern: pattern, Permission: p})
-	s.mux.Handle(pattern, s.authenticated(p, h))
+	s.mux.Handle(pattern, s.authenticated(p, h, onError))
 }
 
 // Public registers a handler anyone may call.
 func (s *Server) Public(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
+	s.PublicWith(pattern, h, nil)
+}
+
+// PublicWith is Public with errors written by onError (nil: JSON).
+func (s *Server) PublicWith(pattern string, h HandlerFunc, onError ErrorFunc) {
+	if onError == nil {
+		onError = s.Error
+	}
 	s.routes = append(s.routes, Route{Pattern: pattern, Public: true})
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
-			writeError(w, r, s.cfg.Log, err)
+			onError(w, r, err)
 		}
 	})
 }

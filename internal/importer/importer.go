@@ -117,47 +117,20 @@ func Run(ctx context.Context, sink Sink, in io.Reader, opt Options) (*Report, er
 	if opt.MaxErrorLines == 0 {
 		opt.MaxErrorLines = 50
 	}
-	enc, err := ParseEncoding(opt.Encoding)
-	if err != nil {
-		return nil, err
-	}
 	counter := &countingReader{r: in}
-	text, enc, bom, err := decode(counter, enc)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", opt.FileName, err)
-	}
-	cr := csv.NewReader(text)
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if err == io.EOF {
-		return nil, errs.Errorf(errs.Invalid, "%s is empty", opt.FileName)
-	}
-	if err != nil {
-		return nil, errs.Errorf(errs.Invalid, "%s: cannot read the header row: %v", opt.FileName, err)
-	}
-	header = append([]string(nil), header...)
-	if len(header) > 0 {
-		header[0] = strings.TrimPrefix(header[0], "\ufeff")
-	}
-	var f *Format
-	if opt.Format == "" || opt.Format == "auto" {
-		if opt.Mapping != nil {
-			f = formats["enishi"]
-		} else if f, err = detect(opt.Kind, header); err != nil {
-			return nil, err
-		}
-	} else if f = formats[opt.Format]; f == nil {
-		return nil, errs.Errorf(errs.Invalid, "unknown format %q (use auto, %s)", opt.Format, strings.Join(FormatNames(), ", "))
-	}
-	layout := f.Layouts[opt.Kind]
-	if layout == nil {
-		return nil, errs.Errorf(errs.Invalid, "the %s format has no %s layout", f.Name, opt.Kind)
-	}
-	bnd, err := bind(opt.Kind, layout, header, opt.Mapping)
+	h, err := readHeader(counter, opt)
 	if err != nil {
 		return nil, err
 	}
+	f, layout, err := chooseLayout(opt, h.header)
+	if err != nil {
+		return nil, err
+	}
+	bnd, err := bind(opt.Kind, layout, h.header, opt.Mapping)
+	if err != nil {
+		return nil, err
+	}
+	cr, header, enc, bom := h.cr, h.header, h.enc, h.bom
 	source := opt.Source
 	if source == "" {
 		source = layout.Source
@@ -183,6 +156,62 @@ func Run(ctx context.Context, sink Sink, in io.Reader, opt Options) (*Report, er
 		err = cerr
 	}
 	return rep, err
+}
+
+// head is a file opened for reading: its decoder, header row and encoding.
+type head struct {
+	cr     *csv.Reader
+	header []string
+	enc    string
+	bom    bool
+}
+
+// readHeader decodes the file and reads its header row.
+func readHeader(in io.Reader, opt Options) (*head, error) {
+	enc, err := ParseEncoding(opt.Encoding)
+	if err != nil {
+		return nil, err
+	}
+	text, enc, bom, err := decode(in, enc)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", opt.FileName, err)
+	}
+	cr := csv.NewReader(text)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, errs.Errorf(errs.Invalid, "%s is empty", opt.FileName)
+	}
+	if err != nil {
+		return nil, errs.Errorf(errs.Invalid, "%s: cannot read the header row: %v", opt.FileName, err)
+	}
+	header = append([]string(nil), header...)
+	if len(header) > 0 {
+		header[0] = strings.TrimPrefix(header[0], "\ufeff")
+	}
+	return &head{cr: cr, header: header, enc: enc, bom: bom}, nil
+}
+
+// chooseLayout picks the format (named, or detected from the header) and
+// its layout for the kind.
+func chooseLayout(opt Options, header []string) (*Format, *Layout, error) {
+	var f *Format
+	var err error
+	if opt.Format == "" || opt.Format == "auto" {
+		if opt.Mapping != nil {
+			f = formats["enishi"]
+		} else if f, err = detect(opt.Kind, header); err != nil {
+			return nil, nil, err
+		}
+	} else if f = formats[opt.Format]; f == nil {
+		return nil, nil, errs.Errorf(errs.Invalid, "unknown format %q (use auto, %s)", opt.Format, strings.Join(FormatNames(), ", "))
+	}
+	layout := f.Layouts[opt.Kind]
+	if layout == nil {
+		return nil, nil, errs.Errorf(errs.Invalid, "the %s format has no %s layout", f.Name, opt.Kind)
+	}
+	return f, layout, nil
 }
 
 type run struct {

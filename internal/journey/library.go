@@ -209,8 +209,8 @@ var templates = []template{
 	{TemplateInfo{Key: "rank_up", Name: "ランクアップのお祝い", Trigger: TriggerRankChange,
 		Description: "会員ランクが上がったら、お祝いと新しい特典のご案内。"},
 		func(p TemplateParams, b *builder) Journey {
-			b.send("congrats", "", "🎉 {{ trigger.properties.to }}ランクへのランクアップおめでとうございます",
-				"{{ customer.last_name }}様\n\nいつもご愛顧いただきありがとうございます。{{ trigger.properties.to }}ランクに昇格されました！\n新しいランクの特典はこちらからご確認いただけます。\n{{ shop.url }}/rank"+signature)
+			b.send("congrats", "", "🎉 {{ trigger.properties.to_name }}ランクへのランクアップおめでとうございます",
+				"{{ customer.last_name }}様\n\nいつもご愛顧いただきありがとうございます。{{ trigger.properties.to_name }}ランクに昇格されました！\n新しいランクの特典はこちらからご確認いただけます。\n{{ shop.url }}/rank"+signature)
 			return Journey{Trigger: Trigger{Type: TriggerRankChange, Direction: "up"}, Reentry: Reentry{Policy: ReentryAfterExit}}
 		}},
 	{TemplateInfo{Key: "vip_thanks", Name: "VIP感謝メッセージ", Trigger: TriggerSegmentEnter,

@@ -22,7 +22,9 @@ func (r *Runner) OnChanges(ctx context.Context, changed []Changed) error {
 	}
 	now := r.clock.Now()
 	js, err := r.st.EnabledJourneys(ctx)
-	if err != nil {
+	if err != nil || len(js) == 0 {
+		// Without an enabled journey no trigger, wait or goal can act
+		// (enrollments of disabled journeys are left alone below too).
 		return err
 	}
 	sigs, err := r.st.Signals(ctx, changed)

@@ -7,13 +7,19 @@ import (
 	"github.com/enishi-crm/enishi/internal/clock"
 )
 
-// Window returns the span [from, to) of orders a rank is measured over at now.
+// ClockSkew is how far ahead of enishi's clock an order may be stamped and
+// still count in a window that ends now: a shop platform's clock running a
+// little ahead must not keep a just-placed order out of the rank.
+const ClockSkew = time.Hour
+
+// Window returns the span [from, to) of orders a rank is measured over at
+// now. Windows ending now reach ClockSkew past it.
 func (r RankRules) Window(now time.Time) (from, to time.Time) {
 	local := now.In(clock.Tokyo)
 	jan1 := time.Date(local.Year(), 1, 1, 0, 0, 0, 0, clock.Tokyo)
 	switch r.Period {
 	case PeriodCurrentYear:
-		return jan1.UTC(), now
+		return jan1.UTC(), now.Add(ClockSkew)
 	case PeriodPreviousYear:
 		return jan1.AddDate(-1, 0, 0).UTC(), jan1.UTC()
 	}
@@ -21,7 +27,7 @@ func (r RankRules) Window(now time.Time) (from, to time.Time) {
 	if months <= 0 {
 		months = 12
 	}
-	return now.AddDate(0, -months, 0), now
+	return now.AddDate(0, -months, 0), now.Add(ClockSkew)
 }
 
 // Value picks the metric's value from a spend and an order count.

@@ -11,8 +11,9 @@ const (
 	// EventSource is the source of every loyalty event.
 	EventSource = "loyalty"
 	// EventRankChanged fires when a customer moves up or down a rank.
-	// Message id rank-change:<rank change id>. Properties: from, to,
-	// direction (up|down), value, metric, reason (order|daily).
+	// Message id rank-change:<rank change id>. Properties: from, to (rank
+	// codes), from_name, to_name (their names: ゴールド), direction
+	// (up|down), value, metric, reason (order|daily).
 	EventRankChanged = "Rank Changed"
 	// EventPointsExpiring fires once per customer and expiry day when points
 	// will lapse within points.expiring_soon_days. Message id

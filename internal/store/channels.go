@@ -579,21 +579,8 @@ func (db *DB) CustomersByAddress(ctx context.Context, ch message.Channel, addres
 	if kind == "" {
 		return nil, errs.Errorf(errs.Invalid, "customers cannot be found by a %s address", ch)
 	}
-	rows, err := db.Read.QueryContext(ctx, `SELECT DISTINCT i.customer_id FROM identities i JOIN customers c ON c.id = i.customer_id AND c.status = 'active'
+	return queryIDs(ctx, db.Read, `SELECT DISTINCT i.customer_id FROM identities i JOIN customers c ON c.id = i.customer_id AND c.status = 'active'
 		WHERE i.kind = $1 AND i.value = $2 ORDER BY i.customer_id`, kind, normalizeAddress(ch, address))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
 }
 
 // AddSendEvent implements channel.Store.

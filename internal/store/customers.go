@@ -371,6 +371,7 @@ func (db *DB) attachLines(ctx context.Context, items []customer.TimelineItem) er
 
 // SearchCustomers finds active customers by name (kanji or kana, either kana
 // script), e-mail or phone. An empty query lists everyone, newest first.
+// The total is -1 when the query asks for none (NoTotal).
 func (db *DB) SearchCustomers(ctx context.Context, q customer.Query) ([]customer.Summary, int, error) {
 	limit := q.Limit
 	if limit <= 0 || limit > 500 {
@@ -387,9 +388,32 @@ func (db *DB) SearchCustomers(ctx context.Context, q customer.Query) ([]customer
 			args = append(args, "%"+likeEscape(term)+"%")
 		}
 	}
-	var total int
-	if err := db.Read.QueryRowContext(ctx, `SELECT count(*) FROM customers WHERE `+where, args...).Scan(&total); err != nil {
-		return nil, 0, err
+	if q.Prefecture != "" {
+		args = append(args, q.Prefecture)
+		where += ` AND prefecture = $` + itoa(len(args))
+	}
+	if q.Tag != "" {
+		args = append(args, q.Tag)
+		where += ` AND id IN (SELECT customer_id FROM customer_tags WHERE tag = $` + itoa(len(args)) + `)`
+	}
+	if q.BeforeID > 0 {
+		args = append(args, q.BeforeID)
+		where += ` AND id < $` + itoa(len(args))
+	}
+	switch q.Buyers {
+	case "":
+	case customer.OnlyBuyers:
+		where += ` AND order_count > 0`
+	case customer.OnlyProspects:
+		where += ` AND order_count = 0`
+	default:
+		return nil, 0, errs.FieldErrorf("buyers", "%q is not buyers or prospects", q.Buyers)
+	}
+	total := -1
+	if !q.NoTotal {
+		if err := db.Read.QueryRowContext(ctx, `SELECT count(*) FROM customers WHERE `+where, args...).Scan(&total); err != nil {
+			return nil, 0, err
+		}
 	}
 	n := len(args)
 	rows, err := db.Read.QueryContext(ctx, `SELECT `+summaryCols+` FROM customers c WHERE `+where+

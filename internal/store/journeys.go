@@ -622,20 +622,7 @@ func (db *DB) DuplicateEnrollments(ctx context.Context, es []journey.Enrollment)
 }
 
 func (db *DB) readIDs(ctx context.Context, q string, args ...any) ([]int64, error) {
-	rows, err := db.Read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return queryIDs(ctx, db.Read, q, args...)
 }
 
 // ApplyOutcomes writes executed enrollments and their side effects.
@@ -927,12 +914,39 @@ func (db *DB) Signals(ctx context.Context, changed []journey.Changed) ([]journey
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for i := range orders {
-		o := &orders[i]
-		if err := db.Read.QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE customer_id = $1 AND status = 'paid'
-			AND (ordered_at < $2 OR (ordered_at = $2 AND id <= $3))`, o.CustomerID, ms(o.At), o.OrderID).Scan(&o.Nth); err != nil {
+	// Number each order among its customer's paid orders (2 = the second
+	// purchase), for the whole batch in one query.
+	custs := map[int64]bool{}
+	var cvals []any
+	for _, o := range orders {
+		if !custs[o.CustomerID] {
+			custs[o.CustomerID] = true
+			cvals = append(cvals, o.CustomerID)
+		}
+	}
+	ncond, nargs := db.Dialect.InList("customer_id", 1, cvals)
+	rows, err = db.Read.QueryContext(ctx, `SELECT id, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY ordered_at, id)
+		FROM orders WHERE status = 'paid' AND `+ncond, nargs...)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var oid int64
+		var nth int
+		if err := rows.Scan(&oid, &nth); err != nil {
+			rows.Close()
 			return nil, err
 		}
+		if i, ok := idx[oid]; ok {
+			orders[i].Nth = nth
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range orders {
+		o := &orders[i]
 		o.Properties = map[string]any{"order_id": o.OrderID, "total": o.Total}
 	}
 	return append(out, orders...), nil

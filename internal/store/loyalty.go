@@ -291,3 +291,24 @@ func (l JourneyLoyalty) AdjustPoints(ctx context.Context, customerID, points int
 	_, err := l.DB.AdjustPoints(ctx, loyalty.Adjustment{CustomerID: customerID, Points: points, Reason: reason, Key: key, Actor: "journey"})
 	return err
 }
+
+// PointsAndRank gives a message's loyalty merge fields: the customer's
+// usable points and the name of their rank (the lowest tier for a customer
+// without a stored one). With the programme disabled the rank is "".
+// It implements channel.Loyalty.
+func (db *DB) PointsAndRank(ctx context.Context, customerID int64) (int64, string, error) {
+	b, err := db.PointsBalance(ctx, customerID)
+	if err != nil {
+		return 0, "", err
+	}
+	prog, err := loadProgram(ctx, db.Read)
+	if err != nil || !prog.Enabled {
+		return b.Points, "", err
+	}
+	var rank string
+	err = db.Read.QueryRowContext(ctx, `SELECT rank FROM loyalty_members WHERE customer_id = $1`, b.CustomerID).Scan(&rank)
+	if err != nil && !isNoRows(err) {
+		return 0, "", err
+	}
+	return b.Points, prog.Ranks.Current(rank).Name, nil
+}

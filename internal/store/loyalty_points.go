@@ -607,21 +607,8 @@ func (db *DB) ExpirePoints(ctx context.Context) (loyalty.ExpiryResult, error) {
 // customersWithLots lists the customers having a lot with points left among
 // the entries matching cond (which may use $1 = arg).
 func (db *DB) customersWithLots(ctx context.Context, cond string, arg any) ([]int64, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT DISTINCT customer_id FROM (SELECT e.customer_id FROM point_entries e WHERE `+cond+`
+	return queryIDs(ctx, db.Read, `SELECT DISTINCT customer_id FROM (SELECT e.customer_id FROM point_entries e WHERE `+cond+`
 		GROUP BY e.customer_id, e.lot_id HAVING sum(e.points) > 0) AS x ORDER BY customer_id`, arg)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
 }
 
 // ExpiringPoints lists, per customer and day, points that lapse within the

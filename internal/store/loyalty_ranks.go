@@ -109,7 +109,7 @@ func (db *DB) evaluateRanks(ctx context.Context, tx *Tx, prog *loyalty.Program, 
 		c := &changes[i]
 		c.ID = rcIDs[i]
 		evs[i] = loyaltyEvent{customer: c.CustomerID, name: loyalty.EventRankChanged, at: now, messageID: fmt.Sprintf("rank-change:%d", c.ID),
-			props: map[string]any{"from": c.From, "to": c.To, "direction": c.Direction, "value": c.Value, "metric": string(prog.Ranks.Metric), "reason": c.Reason}}
+			props: map[string]any{"from": c.From, "to": c.To, "from_name": prog.Ranks.Current(c.From).Name, "to_name": prog.Ranks.Current(c.To).Name, "direction": c.Direction, "value": c.Value, "metric": string(prog.Ranks.Metric), "reason": c.Reason}}
 	}
 	_, err = db.insertMany(ctx, tx, `INSERT INTO rank_changes (id, customer_id, origin_customer_id, from_rank, to_rank, direction, metric_value, reason, changed_at)`,
 		9, "", len(changes), func(i int, args []any) []any {

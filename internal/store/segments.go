@@ -416,8 +416,9 @@ func (db *DB) evaluateSegmentFully(ctx context.Context, tx *Tx, id int64, c segm
 	return db.applySegmentChanges(ctx, tx, id, enters, exits, now)
 }
 
-func queryIDs(ctx context.Context, tx *Tx, q string, args ...any) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, q, args...)
+// queryIDs runs a query of one integer column and collects it.
+func queryIDs(ctx context.Context, q querier, query string, args ...any) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

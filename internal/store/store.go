@@ -92,6 +92,7 @@ type Store interface {
 
 	Stats(ctx context.Context) (Stats, error)
 
+	ImportRunStore
 	ChannelStore
 	LoyaltyStore
 	AnalyticsStore

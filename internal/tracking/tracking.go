@@ -140,6 +140,10 @@ type Rewriter struct {
 	UTMHosts []string
 	// Skip lists URL prefixes left alone (the unsubscribe link).
 	Skip []string
+	// TextTrusted, when set, picks the URLs of plain text that are
+	// tracked: a URL a customer typed into their name or address must not
+	// come out as a link on the shop's domain.
+	TextTrusted func(url string) bool
 }
 
 var (
@@ -192,9 +196,39 @@ func (r *Rewriter) HTML(doc string) string {
 	})
 }
 
-// Text rewrites every http(s) URL in plain text.
+// Text rewrites the http(s) URLs of plain text (those TextTrusted picks).
 func (r *Rewriter) Text(s string) string {
-	return urlRe.ReplaceAllStringFunc(s, r.target)
+	return urlRe.ReplaceAllStringFunc(s, func(u string) string {
+		if r.TextTrusted != nil && !r.TextTrusted(u) {
+			return u
+		}
+		return r.target(u)
+	})
+}
+
+// Trusted is a TextTrusted for a message: a URL on one of hosts (or their
+// subdomains), or one the template spells out (exactly, or followed by a
+// path, query or fragment).
+func Trusted(hosts, literal []string) func(string) bool {
+	return func(raw string) bool {
+		for _, l := range literal {
+			if raw == l || (strings.HasPrefix(raw, l) && (strings.HasSuffix(l, "/") || strings.ContainsRune("/?#", rune(raw[len(l)])))) {
+				return true
+			}
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			return false
+		}
+		host := strings.ToLower(u.Hostname())
+		for _, h := range hosts {
+			h = strings.ToLower(h)
+			if h != "" && (host == h || strings.HasSuffix(host, "."+h)) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // PixelHTML is the open pixel's image tag.

@@ -113,3 +113,16 @@ func TestAttributeLastTouchWithinWindows(t *testing.T) {
 		}
 	}
 }
+
+func TestTextTracksOnlyTrustedURLs(t *testing.T) {
+	r := &Rewriter{Links: Links{Base: "https://crm.example.com", Signer: signer(t)}, MessageID: 7,
+		TextTrusted: Trusted([]string{"shop.example.com"}, []string{"https://instagram.com/kotonoha"})}
+	in := "新茶 https://shop.example.com/new https://www.shop.example.com/a 山田http://evil.example/x https://instagram.com/kotonoha https://instagram.com/kotonoha.evil https://instagram.com/kotonoha?x=1"
+	out := strings.Fields(r.Text(in))
+	want := []bool{false, true, true, false, true, false, true} // tracked?
+	for i, w := range want {
+		if got := strings.Contains(out[i], "crm.example.com/t/c/"); got != w {
+			t.Errorf("%q tracked = %v, want %v", out[i], got, w)
+		}
+	}
+}

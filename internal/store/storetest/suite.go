@@ -27,6 +27,7 @@ type Case struct {
 func suites() [][]Case {
 	return [][]Case{
 		coreCases(),
+		uiCases(),
 		segmentCases(),
 		channelCases(),
 		ingestCases(),
