@@ -162,3 +162,24 @@ func TestServeDemoPrintsLoginAndServes(t *testing.T) {
 		t.Fatalf("serve exit code %d", code)
 	}
 }
+
+// The demo ships what a shop sets up first: segments with members, a
+// template, a draft campaign and journeys switched on.
+func TestDemoHasMarketingExamples(t *testing.T) {
+	db := []string{"--db", filepath.Join(t.TempDir(), "demo.db")}
+	if code, out, errOut := run(t, nil, append([]string{"demo", "--customers", "300"}, db...)...); code != 0 {
+		t.Fatalf("demo: %d %s %s", code, out, errOut)
+	}
+	code, out, _ := run(t, nil, append([]string{"segment", "list"}, db...)...)
+	if code != 0 || !strings.Contains(out, "F2候補") || !strings.Contains(out, "VIP") || !strings.Contains(out, "休眠") {
+		t.Fatalf("segment list: %d %s", code, out)
+	}
+	code, out, _ = run(t, nil, append([]string{"journey", "list"}, db...)...)
+	if code != 0 || strings.Count(out, "enabled") != 3 {
+		t.Fatalf("journey list: %d %s", code, out)
+	}
+	code, out, _ = run(t, nil, append([]string{"campaign", "list"}, db...)...)
+	if code != 0 || !strings.Contains(out, "新茶のお知らせ") {
+		t.Fatalf("campaign list: %d %s", code, out)
+	}
+}

@@ -65,6 +65,9 @@ func generateDemo(ctx context.Context, env *Env, st *store.DB, customers int, se
 	if _, err := st.EvaluatePendingRanks(ctx); err != nil {
 		return err
 	}
+	if err := demoMarketing(ctx, st); err != nil {
+		return err
+	}
 	fmt.Fprintf(env.Stdout, "demo data: %s customers, %s orders (%s lines), %s products, %s events; %s subscriptions, %s reviews, %s survey answers, %s inquiries in %.1fs\n",
 		group(res.Customers), group(res.Orders), group(res.LineItems), group(res.Products), group(res.Events),
 		group(res.Subscriptions), group(res.Reviews), group(res.SurveyResponses), group(res.Inquiries), time.Since(start).Seconds())

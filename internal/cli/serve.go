@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/enishi-crm/enishi/internal/channel"
 	"net"
 	"net/http"
 	"sync"
@@ -89,6 +90,12 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	chanCtx, stopChannels := context.WithCancel(ctx)
 	defer stopChannels()
 	go chans.svc.Work(chanCtx, 30*time.Second)
+	if *demoMode && ef.fakeChannel == "" && !emailSetUp(ctx, st) {
+		// A demo without any channel set up: journeys and test sends
+		// still "send", into a file one can read, never to anyone.
+		ef.fakeChannel = "enishi-demo-messages.jsonl"
+		login = fmt.Sprintf("no channel is set up: messages go to %s, not to anyone\n", ef.fakeChannel) + login
+	}
 	d, closeD, err := ef.dispatcher(env, c, chans.svc)
 	if err != nil {
 		return err
@@ -192,6 +199,12 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	jobs.Wait()
 	env.Log.Info("stopped")
 	return nil
+}
+
+// emailSetUp says whether the channel settings name a mail server.
+func emailSetUp(ctx context.Context, st *store.DB) bool {
+	set, err := channel.LoadSettings(ctx, st)
+	return err == nil && set.Email.Host != ""
 }
 
 // prepareDemo generates demo data into an empty store and (re)sets the demo

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/enishi-crm/enishi/internal/journey"
 	"mime"
 	"net"
 	"net/mail"
@@ -172,6 +173,29 @@ func testCampaign(t *testing.T, b *browser, s *server, id int64, addr string) {
 // reminder to the SMTP sink once the dev clock moved past the wait.
 func testCartAbandonment(t *testing.T, b *browser, s *server) (int64, string) {
 	ctx := context.Background()
+	// The demo ships its own cart-abandonment journey, switched on: pause
+	// the demo's journeys so that only the one built here mails.
+	demoJourneys, err := s.db.Read.QueryContext(ctx, `SELECT id FROM journeys WHERE status = 'enabled'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enabled []int64
+	for demoJourneys.Next() {
+		var id int64
+		if err := demoJourneys.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		enabled = append(enabled, id)
+	}
+	demoJourneys.Close()
+	if len(enabled) == 0 {
+		t.Fatal("the demo has no journey switched on")
+	}
+	for _, id := range enabled {
+		if _, err := s.db.SetJourneyStatus(ctx, id, journey.Disabled); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b.do("journey gallery",
 		chromedp.Navigate(b.base+"/journeys/new"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=tpl-cart_abandonment]`)),
