@@ -2,6 +2,7 @@ package importer
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ type builder struct {
 	source string
 	now    time.Time
 	phones map[string]phoneResult
+	cells  []string // scratch for personCells
 }
 
 type phoneResult struct {
@@ -39,8 +41,45 @@ func (b *builder) phone(s string) (string, error) {
 	if len(b.phones) > 100000 {
 		clear(b.phones)
 	}
-	b.phones[s] = phoneResult{e, err}
+	// A copy: s points into its row's text, which the key would keep alive.
+	b.phones[strings.Clone(s)] = phoneResult{e, err}
 	return e, err
+}
+
+// buyerFields are the fields person reads (besides attr.* columns).
+var buyerFields = []Field{FCustomerID, FEmail, FPhone, FLineUserID, FAnonymousID, FLastName, FFirstName, FName,
+	FLastNameKana, FFirstNameKana, FNameKana, FBirthday, FGender, FPostalCode, FPrefecture, FCity, FAddress1, FAddress2,
+	FAcqChannel, FAcqSource, FAcqMedium, FAcqCampaign, FAcqReferrer, FConsentAt, FEmailOptIn, FSMSOptIn, FLineOptIn,
+	FDMOptIn, FPushOptIn, FConsentWording, FTags}
+
+// personCells returns the raw cells person reads from a row, or nil when
+// the row's values do not all come from its cells (a layout's Transform
+// overrode some).
+func personCells(r *Row, buf []string) []string {
+	if r.over != nil {
+		return nil
+	}
+	if r.b.personCols == nil {
+		cols := []int{}
+		for _, f := range buyerFields {
+			if i := r.b.idx[f]; i >= 0 {
+				cols = append(cols, i)
+			}
+		}
+		for _, i := range r.b.attrs {
+			cols = append(cols, i)
+		}
+		r.b.personCols = cols
+	}
+	buf = buf[:0]
+	for _, i := range r.b.personCols {
+		v := ""
+		if i < len(r.rec) {
+			v = r.rec[i]
+		}
+		buf = append(buf, v)
+	}
+	return buf
 }
 
 // person reads the customer columns of a row.
@@ -149,6 +188,9 @@ type orderGroup struct {
 	bad      []int // indexes into rows with errors
 	o        order.Order
 	firstSet map[Field]string // order-level values as first seen
+	// person holds the buyer cells of the last row whose buyer was read
+	// without errors: a row repeating them adds nothing to the buyer.
+	person []string
 }
 
 type rawRow struct {
@@ -230,16 +272,28 @@ func (b *builder) addOrderRow(g *orderGroup, r *Row, raw *rawRow) {
 		}
 	}
 	// The buyer: every row may add details (later exports repeat them).
-	buyer := b.person(r, &fe)
-	if len(g.rows) == 0 {
-		g.o.Buyer = buyer
-	} else {
-		g.o.Buyer.Profile.Fill(buyer.Profile)
-		g.o.Buyer.Consents = append(g.o.Buyer.Consents, buyer.Consents...)
-		g.o.Buyer.Tags = append(g.o.Buyer.Tags, buyer.Tags...)
-		for _, id := range buyer.Identifiers {
-			if !hasIdentifier(g.o.Buyer.Identifiers, id) {
-				g.o.Buyer.Identifiers = append(g.o.Buyer.Identifiers, id)
+	// Most rows repeat the cells of a row read before without errors;
+	// reading them again would add nothing and find nothing, so they are
+	// skipped.
+	cells := personCells(r, b.cells)
+	b.cells = cells
+	if cells == nil || g.person == nil || !slices.Equal(cells, g.person) {
+		n := len(fe)
+		buyer := b.person(r, &fe)
+		g.person = nil
+		if cells != nil && len(fe) == n {
+			g.person = slices.Clone(cells)
+		}
+		if len(g.rows) == 0 {
+			g.o.Buyer = buyer
+		} else {
+			g.o.Buyer.Profile.Fill(buyer.Profile)
+			g.o.Buyer.Consents = append(g.o.Buyer.Consents, buyer.Consents...)
+			g.o.Buyer.Tags = append(g.o.Buyer.Tags, buyer.Tags...)
+			for _, id := range buyer.Identifiers {
+				if !hasIdentifier(g.o.Buyer.Identifiers, id) {
+					g.o.Buyer.Identifiers = append(g.o.Buyer.Identifiers, id)
+				}
 			}
 		}
 	}

@@ -120,6 +120,8 @@ type binding struct {
 	attrs    map[string]int   // attr.NAME columns → index
 	byHeader map[string]int   // every normalized header → index
 	header   []string
+	// personCols are the columns the buyer is read from (built on first use).
+	personCols []int
 }
 
 // bind matches a header row to a layout (and mapping). It fails when a field

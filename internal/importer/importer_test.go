@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -430,4 +431,62 @@ func readCSV(t *testing.T, path string, sjis bool) [][]string {
 		t.Fatal(err)
 	}
 	return rows
+}
+
+func TestBuyerFieldsCoverEveryPersonColumn(t *testing.T) {
+	for f, name := range personFields {
+		if !slices.Contains(buyerFields, f) {
+			t.Errorf("buyerFields lacks %s: rows repeating an order's buyer cells would skip it", name)
+		}
+	}
+}
+
+func TestImportReadsEachOrderLinesBuyerCells(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		t.Parallel()
+		db := open(t, clock.NewManual(storetest.T0, true))
+		header := "order_id,customer_id,email,phone,name,birthday,ordered_at,status,total,sku,quantity,unit_price\n"
+		content := header +
+			"3001,C1,a@example.com,,山田 太郎,,2026-01-05,paid,3000,A,1,1000\n" + // line 2
+			"3001,C1,a@example.com,,山田 太郎,,2026-01-05,paid,3000,B,1,1000\n" + // line 3: same buyer cells
+			"3001,C1,a@example.com,,山田 太郎,1990-02-30,2026-01-05,paid,3000,C,1,1000\n" + // line 4: bad birthday
+			"3002,C2,bad-email,,,,2026-01-06,paid,500,A,1,500\n" + // line 5: bad e-mail
+			"3002,C2,bad-email,,,,2026-01-06,paid,500,B,1,500\n" + // line 6: the same bad e-mail
+			"3003,C3,c@example.com,,,,2026-01-07,paid,800,A,1,400\n" + // line 7
+			"3003,C3,c@example.com,090-1111-2222,,1980-05-06,2026-01-07,paid,800,B,1,400\n" // line 8: adds phone and birthday
+		var stderr bytes.Buffer
+		rep, err, _ := importFile(t, db, Orders, "orders.csv", content, Options{Errors: &stderr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Inserted != 1 || rep.RejectedRecords != 2 {
+			t.Fatalf("report = %+v\n%s", rep, stderr.String())
+		}
+		msgs := stderr.String()
+		for _, want := range []string{
+			"orders.csv:4: birthday:",
+			"orders.csv:2: order 3001 rejected whole: line 4 is bad",
+			`orders.csv:5: email: "bad-email" is not an e-mail address`,
+			`orders.csv:6: email: "bad-email" is not an e-mail address`,
+		} {
+			if !strings.Contains(msgs, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, msgs)
+			}
+		}
+		list, _, err := db.SearchCustomers(ctx, customer.Query{Q: "09011112222"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 1 || list[0].Email != "c@example.com" {
+			t.Fatalf("the phone of line 8 did not reach its buyer: %+v", list)
+		}
+		c, err := db.Customer(ctx, list[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Birthday != "1980-05-06" {
+			t.Fatalf("birthday = %q, want line 8's", c.Birthday)
+		}
+		storetest.CheckIntegrity(t, db)
+	})
 }

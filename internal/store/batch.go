@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"hash/fnv"
 	"regexp"
@@ -23,26 +24,93 @@ type stmtCache struct {
 }
 
 // execCached runs a statement through a statement prepared once per
-// transaction, for dialects whose driver does not cache statements (SQLite:
-// the single write connection is held by the transaction, so statements
-// cannot be prepared on the pool beside it).
+// connection, for dialects whose driver does not cache statements (SQLite).
+// The single write connection is held by the transaction, so statements
+// cannot be prepared on the pool beside it; they are prepared on the
+// driver connection itself and kept across transactions, since parsing a
+// multi-row statement costs as much as running it.
 func (tx *Tx) execCached(ctx context.Context, db *DB, q string, args []any) (sql.Result, error) {
 	q, args = db.Dialect.Rebind(q, args)
 	if !db.Dialect.PrepareStatements() {
 		return tx.Tx.ExecContext(ctx, q, args...)
 	}
-	st, ok := tx.stmts[q]
-	if !ok {
-		var err error
-		if st, err = tx.Tx.PrepareContext(ctx, q); err != nil {
-			return nil, err
+	var res driver.Result
+	err := tx.Raw(func(dc any) error {
+		st, err := db.connStmts.get(ctx, dc, q)
+		if err != nil {
+			return err
 		}
-		if tx.stmts == nil {
-			tx.stmts = map[string]*sql.Stmt{}
+		// The driver copies values as it binds them: one buffer serves
+		// every statement of the transaction (a 256-row statement has
+		// thousands of arguments).
+		if cap(tx.named) < len(args) {
+			tx.named = make([]driver.NamedValue, len(args))
 		}
-		tx.stmts[q] = st
+		named := tx.named[:len(args)]
+		for i, a := range args {
+			v, err := driver.DefaultParameterConverter.ConvertValue(a)
+			if err != nil {
+				return fmt.Errorf("argument %d: %w", i+1, err)
+			}
+			named[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+		}
+		res, err = st.ExecContext(ctx, named)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return st.ExecContext(ctx, args...)
+	return res, nil
+}
+
+// connStmts holds the statements execCached prepared on the write
+// connection. The write pool keeps one connection for the life of the
+// store; should it be replaced, the statements of the old one are dropped.
+type connStmts struct {
+	mu   sync.Mutex
+	conn any
+	m    map[string]stmtExecer
+}
+
+type stmtExecer interface {
+	driver.Stmt
+	driver.StmtExecContext
+}
+
+func (c *connStmts) get(ctx context.Context, dc any, q string) (stmtExecer, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn != dc {
+		c.conn, c.m = dc, map[string]stmtExecer{}
+	}
+	if st, ok := c.m[q]; ok {
+		return st, nil
+	}
+	p, ok := dc.(driver.ConnPrepareContext)
+	if !ok {
+		return nil, fmt.Errorf("driver connection %T cannot prepare statements", dc)
+	}
+	ds, err := p.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	st, ok := ds.(stmtExecer)
+	if !ok {
+		ds.Close()
+		return nil, fmt.Errorf("driver statement %T cannot execute with a context", ds)
+	}
+	c.m[q] = st
+	return st, nil
+}
+
+// close finalizes the statements; call it before the connection closes.
+func (c *connStmts) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		_ = st.Close()
+	}
+	c.conn, c.m = nil, nil
 }
 
 // copyThreshold is the batch size from which a dialect's bulk path (COPY)
@@ -112,25 +180,28 @@ func (db *DB) copyMany(ctx context.Context, tx *Tx, table string, cols []string,
 	}
 	list := strings.Join(cols, ", ")
 	stage := fmt.Sprintf("enishi_stage_%s_%x", table, fnv32(list))
-	if !tx.staged[stage] {
-		// Only the columns loaded, without the table's constraints: the
-		// target's own constraints apply on INSERT … SELECT.
-		if _, err := tx.Tx.ExecContext(ctx, `CREATE TEMP TABLE `+stage+` ON COMMIT DROP AS SELECT `+list+` FROM `+table+` WITH NO DATA`); err != nil {
+	if used, ok := tx.staged[stage]; !ok {
+		// One staging table per session, emptied at every commit: creating
+		// and dropping it in each transaction cost more catalog work than
+		// the rows it carried. Only the columns loaded, without the
+		// table's constraints: the target's own apply on INSERT … SELECT.
+		if _, err := tx.Tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS `+stage+` ON COMMIT DELETE ROWS AS SELECT `+list+` FROM `+table+` WITH NO DATA`); err != nil {
 			return 0, fmt.Errorf("staging table for %s: %w", table, err)
 		}
 		if tx.staged == nil {
 			tx.staged = map[string]bool{}
 		}
-		tx.staged[stage] = true
+	} else if used {
+		if _, err := tx.Tx.ExecContext(ctx, `TRUNCATE `+stage); err != nil {
+			return 0, err
+		}
 	}
+	tx.staged[stage] = true
 	if _, err := db.Dialect.CopyRows(ctx, tx, stage, cols, rows); err != nil {
 		return 0, err
 	}
 	res, err := tx.Tx.ExecContext(ctx, `INSERT INTO `+table+` (`+list+`) SELECT `+list+` FROM `+stage+` `+tail)
 	if err != nil {
-		return 0, err
-	}
-	if _, err := tx.Tx.ExecContext(ctx, `TRUNCATE `+stage); err != nil {
 		return 0, err
 	}
 	affected, _ := res.RowsAffected()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
+	"time"
 
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/errs"
@@ -25,6 +27,7 @@ type existingOrder struct {
 func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResult, error) {
 	var res BatchResult
 	var r *resolver
+	var added []product.Product
 	err := db.inTx(ctx, func(tx *Tx) error {
 		res = BatchResult{}
 		var err error
@@ -57,7 +60,7 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 			}
 			o.CustomerID, origins[i] = cust, origin
 		}
-		var upserts, newIdx []int
+		var upserts, newIdx, changedIdx []int
 		var replaceLines []any
 		for i := range orders {
 			o := &orders[i]
@@ -73,6 +76,7 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 				r.refresh[ex.customer] = true
 				r.refresh[o.CustomerID] = true
 				replaceLines = append(replaceLines, o.ID)
+				changedIdx = append(changedIdx, i)
 			} else {
 				newIdx = append(newIdx, i)
 				res.Inserted++
@@ -92,7 +96,7 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		if err := r.flush(ctx); err != nil {
 			return err
 		}
-		if err := db.writeOrders(ctx, tx, orders, origins, upserts, replaceLines); err != nil {
+		if added, err = db.writeOrders(ctx, tx, orders, origins, newIdx, changedIdx, replaceLines); err != nil {
 			return err
 		}
 		if err := db.linkOrderDeliveries(ctx, tx, r, orders, upserts, origins); err != nil {
@@ -101,7 +105,10 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		if err := db.ordersLoyalty(ctx, tx, orders, origins, upserts, newIdx, r); err != nil {
 			return err
 		}
-		changed := orderCustomers(orders, upserts, r)
+		created, changed := r.splitCreated(orderCustomers(orders, upserts, r))
+		if err := db.markCreated(ctx, tx, created, r.now); err != nil {
+			return err
+		}
 		if err := db.markScoresDirty(ctx, tx, changed); err != nil {
 			return err
 		}
@@ -122,6 +129,7 @@ func (db *DB) ImportOrders(ctx context.Context, orders []order.Order) (BatchResu
 		return BatchResult{}, err
 	}
 	r.committed()
+	db.skus.add(added)
 	db.notifyChanged()
 	db.noteWrites(ctx, res.Inserted+res.Updated+res.NewCustomers)
 	return res, db.attributeOrders(ctx, orders)
@@ -138,6 +146,42 @@ func orderCustomers(orders []order.Order, upserts []int, r *resolver) []int64 {
 		ids = append(ids, r.current(id))
 	}
 	return ids
+}
+
+// splitCreated separates, without repeats, the customers this transaction
+// created (resolver.created) from the others.
+func (r *resolver) splitCreated(ids []int64) (created, others []int64) {
+	seen := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		if id == 0 || seen[id] {
+			continue
+		}
+		seen[id] = true
+		if r.created[id] {
+			created = append(created, id)
+		} else {
+			others = append(others, id)
+		}
+	}
+	return created, others
+}
+
+// markCreated queues customers created in tx for rescoring and puts them
+// in the change feed, as markScoresDirty and markChanged do. Neither queue
+// can hold a row for them yet, so these are plain inserts (PostgreSQL:
+// COPY straight into the tables rather than an upsert through a staging
+// table, which cost as much as writing the orders).
+func (db *DB) markCreated(ctx context.Context, tx *Tx, ids []int64, at time.Time) error {
+	if _, err := db.insertMany(ctx, tx, `INSERT INTO analytics_dirty (customer_id)`, 1, "", len(ids),
+		func(i int, args []any) []any { return append(args, ids[i]) }); err != nil {
+		return fmt.Errorf("queue new customers for rescoring: %w", err)
+	}
+	t := ms(at)
+	if _, err := db.insertMany(ctx, tx, `INSERT INTO engine_dirty (customer_id, since)`, 2, "", len(ids),
+		func(i int, args []any) []any { return append(args, ids[i], t) }); err != nil {
+		return fmt.Errorf("mark new customers changed: %w", err)
+	}
+	return nil
 }
 
 func (db *DB) existingOrders(ctx context.Context, tx *Tx, orders []order.Order) (map[string]existingOrder, error) {
@@ -181,7 +225,10 @@ const orderUpsertTail = `ON CONFLICT (id) DO UPDATE SET customer_id = excluded.c
 	tax = excluded.tax, points_used = excluded.points_used, coupon_code = excluded.coupon_code, item_count = excluded.item_count,
 	content_hash = excluded.content_hash, updated_at = excluded.updated_at`
 
-func (db *DB) writeOrders(ctx context.Context, tx *Tx, orders []order.Order, origins []int64, upserts []int, replaceLines []any) error {
+// writeOrders writes the batch's new orders (newIdx) and changed ones
+// (changed, whose old lines replaceLines lists), their lines, and the
+// products the lines name that were not stored yet, which it returns.
+func (db *DB) writeOrders(ctx context.Context, tx *Tx, orders []order.Order, origins []int64, newIdx, changed []int, replaceLines []any) ([]product.Product, error) {
 	now := ms(db.Clock.Now())
 	err := db.chunk(len(replaceLines), 1, func(lo, hi int) error {
 		cond, args := db.Dialect.InList("order_id", 1, replaceLines[lo:hi])
@@ -189,17 +236,26 @@ func (db *DB) writeOrders(ctx context.Context, tx *Tx, orders []order.Order, ori
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("replace order lines: %w", err)
+		return nil, fmt.Errorf("replace order lines: %w", err)
 	}
-	_, err = db.insertMany(ctx, tx, orderUpsertHead, 20, orderUpsertTail, len(upserts), func(j int, args []any) []any {
-		i := upserts[j]
-		o := &orders[i]
-		return append(args, o.ID, o.Source, o.ExternalID, o.CustomerID, origins[i], ms(o.OrderedAt), string(o.Status), o.Channel, o.ShopID,
-			o.Currency, o.Total, o.Discount, o.Shipping, o.Tax, o.PointsUsed, o.CouponCode, len(o.Lines), o.Hash(), now, now)
-	})
-	if err != nil {
-		return fmt.Errorf("write orders: %w", err)
+	// New orders carry ids reserved for this batch, so they are plain
+	// inserts (PostgreSQL: COPY straight into orders); changed ones update
+	// their row in place.
+	for _, part := range []struct {
+		idx  []int
+		tail string
+	}{{newIdx, ""}, {changed, orderUpsertTail}} {
+		_, err = db.insertMany(ctx, tx, orderUpsertHead, 20, part.tail, len(part.idx), func(j int, args []any) []any {
+			i := part.idx[j]
+			o := &orders[i]
+			return append(args, o.ID, o.Source, o.ExternalID, o.CustomerID, origins[i], ms(o.OrderedAt), string(o.Status), o.Channel, o.ShopID,
+				o.Currency, o.Total, o.Discount, o.Shipping, o.Tax, o.PointsUsed, o.CouponCode, len(o.Lines), o.Hash(), now, now)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("write orders: %w", err)
+		}
 	}
+	upserts := append(append(make([]int, 0, len(newIdx)+len(changed)), newIdx...), changed...)
 	// Lines, and the products they name.
 	type lineRef struct{ order, line int }
 	var lines []lineRef
@@ -222,14 +278,46 @@ func (db *DB) writeOrders(ctx context.Context, tx *Tx, orders []order.Order, ori
 			return append(args, o.ID, l.LineNo, l.SKU, l.ProductName, l.Category, l.Quantity, l.UnitPrice, l.Amount)
 		})
 	if err != nil {
-		return fmt.Errorf("write order lines: %w", err)
+		return nil, fmt.Errorf("write order lines: %w", err)
 	}
 	ps := make([]product.Product, 0, len(skus))
 	for sku, l := range skus {
-		ps = append(ps, product.Product{SKU: sku, Name: l.ProductName, Category: l.Category, Price: l.UnitPrice})
+		if !db.skus.has(sku) {
+			ps = append(ps, product.Product{SKU: sku, Name: l.ProductName, Category: l.Category, Price: l.UnitPrice})
+		}
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].SKU < ps[j].SKU })
-	return db.insertMissingProducts(ctx, tx, ps)
+	return ps, db.insertMissingProducts(ctx, tx, ps)
+}
+
+// knownSKUs remembers, per process, SKUs seen committed in products, so
+// that each batch of an import does not offer the catalogue's every SKU
+// again. Products are never deleted, so an entry cannot go stale.
+type knownSKUs struct {
+	mu sync.Mutex
+	m  map[string]struct{}
+}
+
+// knownSKUsMax bounds the set; past it the set starts over.
+const knownSKUsMax = 200_000
+
+func (k *knownSKUs) has(sku string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	_, ok := k.m[sku]
+	return ok
+}
+
+// add records SKUs of a committed transaction.
+func (k *knownSKUs) add(ps []product.Product) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil || len(k.m)+len(ps) > knownSKUsMax {
+		k.m = make(map[string]struct{}, len(ps))
+	}
+	for _, p := range ps {
+		k.m[p.SKU] = struct{}{}
+	}
 }
 
 func (db *DB) insertMissingProducts(ctx context.Context, tx *Tx, ps []product.Product) error {

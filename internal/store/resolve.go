@@ -64,7 +64,10 @@ type resolver struct {
 	refresh   map[int64]bool  // customers whose aggregates are recomputed from orders at the end
 	latest    map[string]bool // customer/channel → latest consent state, loaded lazily
 	moved     map[int64]int64 // loser → winner of merges done in this batch
-	result    BatchResult
+	// created holds the customers this transaction created and no merge
+	// touched: nothing else can have queued them anywhere yet.
+	created map[int64]bool
+	result  BatchResult
 
 	// Suppression of erased people's identifiers (privacy.go): suppKey is
 	// nil while nobody was erased; suppressed maps an identifier key to the
@@ -102,7 +105,7 @@ func (db *DB) newResolver(ctx context.Context, tx *Tx) (*resolver, error) {
 	r := &resolver{
 		db: db, tx: tx, now: db.Clock.Now(), actor: "system",
 		known: map[string]*identity.Match{}, custs: map[int64]*custState{},
-		refresh: map[int64]bool{}, latest: map[string]bool{}, moved: map[int64]int64{},
+		refresh: map[int64]bool{}, latest: map[string]bool{}, moved: map[int64]int64{}, created: map[int64]bool{},
 	}
 	var err error
 	if r.gen, err = identityGeneration(ctx, tx); err != nil {
@@ -364,6 +367,7 @@ func (r *resolver) resolve(ctx context.Context, rec *customer.Record, remaining 
 			ID: target, Status: customer.Active, CreatedAt: seen, UpdatedAt: r.now, Attributes: map[string]string{},
 		}}
 		r.result.NewCustomers++
+		r.created[target] = true
 	}
 	st := r.custs[target]
 	if st == nil {
@@ -440,6 +444,8 @@ func (st *custState) addOrder(o *order.Order) {
 
 // afterMerge repoints the batch's memory from loser to winner.
 func (r *resolver) afterMerge(winner, loser int64) {
+	delete(r.created, winner) // the merge queued both
+	delete(r.created, loser)
 	for _, m := range r.known {
 		if m != nil && m.CustomerID == loser {
 			m.CustomerID = winner
@@ -535,17 +541,33 @@ func (r *resolver) flush(ctx context.Context) error {
 		}
 	}
 	sort.Slice(dirty, func(i, j int) bool { return dirty[i].c.ID < dirty[j].c.ID })
-	_, err := r.db.insertMany(ctx, r.tx, custHead, custCols, custTail, len(dirty), func(i int, args []any) []any {
-		c := &dirty[i].c
-		args = append(args, c.ID, string(customer.Active))
-		for _, v := range c.Profile.Values() {
-			args = append(args, v)
+	// New customers carry ids reserved for this batch: plain inserts
+	// (PostgreSQL: COPY straight into customers). Known ones are updated
+	// in place by the same statement with its ON CONFLICT clause.
+	var fresh, known []*custState
+	for _, st := range dirty {
+		if st.isNew {
+			fresh = append(fresh, st)
+		} else {
+			known = append(known, st)
 		}
-		return append(args, attrsJSON(c.Attributes), customer.SearchText(c.Profile), ms(c.CreatedAt), ms(c.UpdatedAt),
-			c.OrderCount, c.TotalSpent, msPtrP(c.FirstOrderAt), msPtrP(c.LastOrderAt))
-	})
-	if err != nil {
-		return fmt.Errorf("write customers: %w", err)
+	}
+	for _, part := range []struct {
+		sts  []*custState
+		tail string
+	}{{fresh, ""}, {known, custTail}} {
+		_, err := r.db.insertMany(ctx, r.tx, custHead, custCols, part.tail, len(part.sts), func(i int, args []any) []any {
+			c := &part.sts[i].c
+			args = append(args, c.ID, string(customer.Active))
+			for _, v := range c.Profile.Values() {
+				args = append(args, v)
+			}
+			return append(args, attrsJSON(c.Attributes), customer.SearchText(c.Profile), ms(c.CreatedAt), ms(c.UpdatedAt),
+				c.OrderCount, c.TotalSpent, msPtrP(c.FirstOrderAt), msPtrP(c.LastOrderAt))
+		})
+		if err != nil {
+			return fmt.Errorf("write customers: %w", err)
+		}
 	}
 	for _, st := range dirty {
 		st.isNew, st.dirty = false, false
@@ -553,7 +575,7 @@ func (r *resolver) flush(ctx context.Context) error {
 
 	idents := r.newIdents
 	r.newIdents = nil
-	_, err = r.db.insertMany(ctx, r.tx, `INSERT INTO identities (customer_id, origin_customer_id, kind, source, value, weak, created_at)`, 7, "",
+	_, err := r.db.insertMany(ctx, r.tx, `INSERT INTO identities (customer_id, origin_customer_id, kind, source, value, weak, created_at)`, 7, "",
 		len(idents), func(i int, args []any) []any {
 			ir := idents[i]
 			return append(args, ir.customer, ir.origin, string(ir.id.Kind), ir.id.Source, ir.id.Value, ir.id.Weak, ms(r.now))

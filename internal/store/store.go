@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -260,12 +261,14 @@ type DB struct {
 	Dialect Dialect
 	Clock   clock.Clock
 
-	stmts  stmtCache
-	idents identCache
-	growth growth
-	tables tablePresence
-	wake   wakers
-	box    *secret.Box // seals secrets; nil until SetSecretBox
+	stmts     stmtCache
+	connStmts connStmts
+	idents    identCache
+	skus      knownSKUs
+	growth    growth
+	tables    tablePresence
+	wake      wakers
+	box       *secret.Box // seals secrets; nil until SetSecretBox
 }
 
 // New returns a store over the given pools.
@@ -284,6 +287,7 @@ func (db *DB) Backend() string { return db.Dialect.Name() }
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	db.connStmts.close()
 	err := db.Write.Close()
 	if db.Read.DB != db.Write.DB {
 		err = errors.Join(err, db.Read.Close())
@@ -300,7 +304,8 @@ type Tx struct {
 	Seq    map[string]int64
 	stmts  map[string]*sql.Stmt
 	conn   *sql.Conn
-	staged map[string]bool // staging tables created in this transaction
+	named  []driver.NamedValue // execCached's argument buffer
+	staged map[string]bool     // staging tables used in this transaction (they hold rows until it ends)
 }
 
 // Raw runs f with the transaction's driver connection (for bulk paths such

@@ -29,9 +29,16 @@ func Open(path string, c clock.Clock) (*store.DB, error) {
 	if path == "" || strings.HasPrefix(path, ":memory:") {
 		return nil, errors.New("sqlite: a file path is required (the read pool needs to share the file)")
 	}
+	// wal_autocheckpoint: the WAL is copied back into the database every
+	// 32000 pages (128 MB) instead of SQLite's 1000: index pages that every
+	// import batch touches are then copied once per checkpoint rather than
+	// about once per batch (a million-line import: checkpoints 1.9 s -> 1.0 s
+	// of CPU at 8000 pages, more at 1000). journal_size_limit trims the
+	// WAL file back to 64 MB once it has been checkpointed. Durability is
+	// the WAL's either way.
 	pragmas := []string{
 		"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(ON)",
-		"temp_store(MEMORY)", "cache_size(-32000)",
+		"temp_store(MEMORY)", "cache_size(-32000)", "wal_autocheckpoint(32000)", "journal_size_limit(67108864)",
 	}
 	q := url.Values{}
 	for _, p := range pragmas {
