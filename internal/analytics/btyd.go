@@ -53,83 +53,128 @@ type Fit struct {
 // ErrTooFewCustomers means there is not enough history to fit a model.
 var ErrTooFewCustomers = errors.New("too few customers with purchase history to fit the model")
 
-// xTerms caches what depends on the number of repeat purchases only.
-type bgTerms struct {
-	lg1, d1  float64 // lgamma(r+x) − lgamma(r), its derivative in r
-	lg2      float64 // ln B(a, b+x) − ln B(a, b)
-	da2, db2 float64 // its derivatives in a and b
-	lnBX1    float64 // ln(b+x−1), x > 0
+// bgSample is the data arranged for the many evaluations of the BG/NBD
+// likelihood during a fit, so that one evaluation costs little more than
+// an exp and a log1p per customer with repeat purchases:
+//   - terms that depend on x alone are summed once per distinct x,
+//     weighted by the number of customers with that x;
+//   - customers without repeat purchases depend on their T alone, so they
+//     are counted per distinct T;
+//   - times (T and t_x) take few distinct values when they come from
+//     whole days, so ln(α+t) and 1/(α+t) are computed once per value.
+type bgSample struct {
+	times  []float64 // distinct values of T and t_x
+	xCount []float64 // customers per x
+	zeroT  []float64 // customers with x = 0, per index into times
+	rep    []bgRow   // customers with x > 0
+}
+
+type bgRow struct{ x, t, tx int32 } // t, tx index times
+
+func newBGSample(data []RFT) *bgSample {
+	s := &bgSample{}
+	index := map[float64]int32{}
+	at := func(v float64) int32 {
+		i, ok := index[v]
+		if !ok {
+			i = int32(len(s.times))
+			index[v] = i
+			s.times = append(s.times, v)
+		}
+		return i
+	}
+	var zero []int32
+	for i := range data {
+		d := &data[i]
+		x := int(d.X)
+		if x >= len(s.xCount) {
+			s.xCount = append(s.xCount, make([]float64, x+1-len(s.xCount))...)
+		}
+		s.xCount[x]++
+		if x == 0 {
+			zero = append(zero, at(d.T))
+		} else {
+			s.rep = append(s.rep, bgRow{int32(x), at(d.T), at(d.Tx)})
+		}
+	}
+	s.zeroT = make([]float64, len(s.times))
+	for _, t := range zero {
+		s.zeroT[t]++
+	}
+	return s
 }
 
 // BGNBDLogLikelihood returns the summed log-likelihood of data under p and
-// its gradient in (r, α, a, b). It is computed in log space, with the terms
-// that depend on x alone computed once per distinct x.
+// its gradient in (r, α, a, b), computed in log space.
 func BGNBDLogLikelihood(p BGNBD, data []RFT) (float64, [4]float64) {
-	maxX := 0
-	for i := range data {
-		maxX = max(maxX, int(data[i].X))
-	}
-	terms := make([]bgTerms, maxX+1)
-	used := make([]bool, maxX+1)
-	for i := range data {
-		used[int(data[i].X)] = true
-	}
+	return newBGSample(data).logLikelihood(p)
+}
+
+// logLikelihood is BGNBDLogLikelihood over the arranged sample. Per
+// customer, the likelihood is
+//
+//	B(a,b+x)/B(a,b) · Γ(r+x)α^r/Γ(r) · [ (α+T)^−(r+x) + δ(x>0)·a/(b+x−1)·(α+t_x)^−(r+x) ]
+//
+// whose bracket, log(e^a3 + e^a4), is the only part that needs the
+// customer's own times.
+func (s *bgSample) logLikelihood(p BGNBD) (float64, [4]float64) {
 	r, al, a, b := p.R, p.Alpha, p.A, p.B
+	lnAl, lnA := math.Log(al), math.Log(a)
 	psiR, psiAB, psiB := mathext.Digamma(r), mathext.Digamma(a+b), mathext.Digamma(b)
 	lgR, lgAB, lgB := lgamma(r), lgamma(a+b), lgamma(b)
-	for x, ok := range used {
-		if !ok {
+	var ll, gr, gal, ga, gb float64
+	// What depends on x alone: Γ(r+x)/Γ(r)·α^r and the Beta ratio.
+	c4 := make([]float64, len(s.xCount))     // ln a − ln(b+x−1)
+	invBX1 := make([]float64, len(s.xCount)) // 1/(b+x−1)
+	for x, n := range s.xCount {
+		if n == 0 {
 			continue
 		}
 		fx := float64(x)
-		t := &terms[x]
-		t.lg1 = lgamma(r+fx) - lgR
-		t.d1 = mathext.Digamma(r+fx) - psiR
-		t.lg2 = lgAB + lgamma(b+fx) - lgB - lgamma(a+b+fx)
 		psiABX := mathext.Digamma(a + b + fx)
-		t.da2 = psiAB - psiABX
-		t.db2 = psiAB + mathext.Digamma(b+fx) - psiB - psiABX
+		ll += n * (lgamma(r+fx) - lgR + r*lnAl + lgAB + lgamma(b+fx) - lgB - lgamma(a+b+fx))
+		gr += n * (mathext.Digamma(r+fx) - psiR + lnAl)
+		gal += n * r / al
+		ga += n * (psiAB - psiABX)
+		gb += n * (psiAB + mathext.Digamma(b+fx) - psiB - psiABX)
 		if x > 0 {
-			t.lnBX1 = math.Log(b + fx - 1)
+			c4[x] = lnA - math.Log(b+fx-1)
+			invBX1[x] = 1 / (b + fx - 1)
 		}
 	}
-	lnAl, lnA := math.Log(al), math.Log(a)
+	lnT := make([]float64, len(s.times))  // ln(α+t)
+	invT := make([]float64, len(s.times)) // 1/(α+t)
+	for i, t := range s.times {
+		lnT[i], invT[i] = math.Log(al+t), 1/(al+t)
+	}
+	// No repeat purchase: the bracket is (α+T)^−r.
+	for i, n := range s.zeroT {
+		if n > 0 {
+			ll -= n * r * lnT[i]
+			gr -= n * lnT[i]
+			gal -= n * r * invT[i]
+		}
+	}
+	// Repeat buyers, in parallel over slices of the sample.
+	type part struct{ ll, gr, gal, w4, gb float64 }
 	workers := runtime.GOMAXPROCS(0)
-	if len(data) < 20000 {
+	if len(s.rep) < 20000 {
 		workers = 1
 	}
-	type part struct {
-		ll float64
-		g  [4]float64
-	}
 	parts := make([]part, workers)
+	per := (len(s.rep) + workers - 1) / workers
 	var wg sync.WaitGroup
-	per := (len(data) + workers - 1) / workers
-	for w := 0; w < workers; w++ {
-		lo, hi := w*per, min((w+1)*per, len(data))
+	for w := range workers {
+		rows := s.rep[min(w*per, len(s.rep)):min((w+1)*per, len(s.rep))]
 		wg.Add(1)
-		go func(pt *part, rows []RFT) {
+		go func(pt *part) {
 			defer wg.Done()
-			var ll, gr, gal, ga, gb float64
-			for i := range rows {
-				d := &rows[i]
-				t := &terms[int(d.X)]
-				rx := r + d.X
-				lnAT := math.Log(al + d.T)
-				a3 := -rx * lnAT
-				base := t.lg1 + r*lnAl + t.lg2
-				gr += t.d1 + lnAl
-				gal += r / al
-				ga += t.da2
-				gb += t.db2
-				if d.X == 0 {
-					ll += base + a3
-					gr -= lnAT
-					gal -= rx / (al + d.T)
-					continue
-				}
-				lnATx := math.Log(al + d.Tx)
-				a4 := lnA - t.lnBX1 - rx*lnATx
+			var ll, gr, gal, sw4, gb float64
+			for _, d := range rows {
+				rx := r + float64(d.x)
+				la, lb := lnT[d.t], lnT[d.tx]
+				a3 := -rx * la
+				a4 := c4[d.x] - rx*lb
 				// log(e^a3 + e^a4) and the weights of the two terms.
 				var lse, w4 float64
 				if a3 > a4 {
@@ -140,25 +185,24 @@ func BGNBDLogLikelihood(p BGNBD, data []RFT) (float64, [4]float64) {
 					lse, w4 = a4+math.Log1p(e), 1/(1+e)
 				}
 				w3 := 1 - w4
-				ll += base + lse
-				gr -= w3*lnAT + w4*lnATx
-				gal -= rx * (w3/(al+d.T) + w4/(al+d.Tx))
-				ga += w4 / a
-				gb -= w4 / (b + d.X - 1)
+				ll += lse
+				gr -= w3*la + w4*lb
+				gal -= rx * (w3*invT[d.t] + w4*invT[d.tx])
+				sw4 += w4
+				gb -= w4 * invBX1[d.x]
 			}
-			*pt = part{ll, [4]float64{gr, gal, ga, gb}}
-		}(&parts[w], data[lo:hi])
+			*pt = part{ll, gr, gal, sw4, gb}
+		}(&parts[w])
 	}
 	wg.Wait()
-	var ll float64
-	var g [4]float64
 	for _, pt := range parts {
 		ll += pt.ll
-		for i := range g {
-			g[i] += pt.g[i]
-		}
+		gr += pt.gr
+		gal += pt.gal
+		ga += pt.w4 / a
+		gb += pt.gb
 	}
-	return ll, g
+	return ll, [4]float64{gr, gal, ga, gb}
 }
 
 func lgamma(x float64) float64 {
@@ -186,6 +230,7 @@ func FitBGNBD(data []RFT) (BGNBD, Fit, error) {
 	}
 	meanT /= float64(len(data))
 	n := float64(len(data))
+	sample := newBGSample(data)
 	toP := func(th []float64) BGNBD {
 		return BGNBD{R: math.Exp(th[0]), Alpha: math.Exp(th[1]), A: math.Exp(th[2]), B: math.Exp(th[3])}
 	}
@@ -200,7 +245,7 @@ func FitBGNBD(data []RFT) (BGNBD, Fit, error) {
 			return 0, [4]float64{}, false
 		}
 		if !have || [4]float64(th) != lastTh {
-			lastLL, lastG = BGNBDLogLikelihood(p, data)
+			lastLL, lastG = sample.logLikelihood(p)
 			lastTh, have = [4]float64(th), true
 		}
 		return lastLL, lastG, true
@@ -228,7 +273,7 @@ func FitBGNBD(data []RFT) (BGNBD, Fit, error) {
 		return BGNBD{}, Fit{}, fmt.Errorf("fit BG/NBD: %w", err)
 	}
 	p := toP(res.X)
-	ll, _ := BGNBDLogLikelihood(p, data)
+	ll, _ := sample.logLikelihood(p)
 	return p, Fit{LogLikelihood: ll, Customers: len(data), Iterations: res.Stats.MajorIterations}, nil
 }
 
@@ -241,9 +286,15 @@ func (p BGNBD) valid() bool {
 	return true
 }
 
+// minimize runs BFGS on an objective that is a mean over customers (the
+// negative log-likelihood divided by their number) in log parameters. It
+// stops when the gradient's norm is below 1e-6: at a million customers a
+// tighter bound is below the rounding of the sums, and the line search
+// would spend dozens of evaluations failing to improve; the parameters are
+// then already stable to about five significant digits.
 func minimize(prob optimize.Problem, x0 []float64) (*optimize.Result, error) {
 	settings := &optimize.Settings{
-		GradientThreshold: 1e-9,
+		GradientThreshold: 1e-6,
 		Converger:         &optimize.FunctionConverge{Absolute: 1e-11, Relative: 1e-11, Iterations: 10},
 		MajorIterations:   300,
 	}
@@ -304,40 +355,85 @@ func (p BGNBD) PopulationExpected(t float64) float64 {
 // spend of customers with at least one repeat purchase, and its gradient in
 // (p, q, v).
 func GammaGammaLogLikelihood(g GammaGamma, data []RFT) (float64, [3]float64, int) {
-	var ll float64
-	var grad [3]float64
-	n := 0
-	lgq, psiQ, lnV := lgamma(g.Q), mathext.Digamma(g.Q), math.Log(g.V)
+	s := newGGSample(data)
+	ll, grad := s.logLikelihood(g)
+	return ll, grad, len(s.x)
+}
+
+// ggSample is the Gamma-Gamma data arranged for the evaluations of a fit:
+// the sums that do not depend on the parameters are taken once, and terms
+// of x alone once per distinct x, leaving one log and one division per
+// customer and evaluation.
+type ggSample struct {
+	x, m   []float64 // repeat transactions and their mean value
+	xCount []float64 // customers per x (whole numbers of repeats)
+	sumLnM float64   // Σ ln m
+	sumXLn float64   // Σ x·(ln m + ln x)
+}
+
+func newGGSample(data []RFT) *ggSample {
+	s := &ggSample{}
 	for _, d := range data {
 		if d.X <= 0 || d.Monetary <= 0 {
 			continue
 		}
-		n++
-		x, m := d.X, d.Monetary
-		px := g.P * x
-		lnVXM := math.Log(g.V + x*m)
-		psiPXQ, psiPX := mathext.Digamma(px+g.Q), mathext.Digamma(px)
-		ll += lgamma(px+g.Q) - lgamma(px) - lgq + g.Q*lnV + (px-1)*math.Log(m) + px*math.Log(x) - (px+g.Q)*lnVXM
-		grad[0] += x * (psiPXQ - psiPX + math.Log(m) + math.Log(x) - lnVXM)
-		grad[1] += psiPXQ - psiQ + lnV - lnVXM
-		grad[2] += g.Q/g.V - (px+g.Q)/(g.V+x*m)
+		s.x, s.m = append(s.x, d.X), append(s.m, d.Monetary)
+		x := int(d.X)
+		if x >= len(s.xCount) {
+			s.xCount = append(s.xCount, make([]float64, x+1-len(s.xCount))...)
+		}
+		s.xCount[x]++
+		s.sumLnM += math.Log(d.Monetary)
+		s.sumXLn += d.X * (math.Log(d.Monetary) + math.Log(d.X))
 	}
-	return ll, grad, n
+	return s
+}
+
+// logLikelihood sums, per customer,
+//
+//	lnΓ(px+q) − lnΓ(px) − lnΓ(q) + q ln v + (px−1) ln m + px ln x − (px+q) ln(v+xm).
+func (s *ggSample) logLikelihood(g GammaGamma) (float64, [3]float64) {
+	p, q, v := g.P, g.Q, g.V
+	n := float64(len(s.x))
+	lgq, psiQ, lnV := lgamma(q), mathext.Digamma(q), math.Log(v)
+	ll := n*(q*lnV-lgq) + p*s.sumXLn - s.sumLnM
+	grad := [3]float64{s.sumXLn, n * (lnV - psiQ), n * q / v}
+	for x, c := range s.xCount {
+		if c == 0 {
+			continue
+		}
+		px := p * float64(x)
+		psiPXQ := mathext.Digamma(px + q)
+		ll += c * (lgamma(px+q) - lgamma(px))
+		grad[0] += c * float64(x) * (psiPXQ - mathext.Digamma(px))
+		grad[1] += c * psiPXQ
+	}
+	var sumL, sumXL, sumW float64 // Σ ln(v+xm), Σ x ln(v+xm), Σ (px+q)/(v+xm)
+	for i, x := range s.x {
+		vxm := v + x*s.m[i]
+		l := math.Log(vxm)
+		sumL += l
+		sumXL += x * l
+		sumW += (p*x + q) / vxm
+	}
+	ll -= p*sumXL + q*sumL
+	grad[0] -= sumXL
+	grad[1] -= sumL
+	grad[2] -= sumW
+	return ll, grad
 }
 
 // FitGammaGamma estimates the spend model by maximum likelihood on the
 // customers with repeat purchases.
 func FitGammaGamma(data []RFT) (GammaGamma, Fit, error) {
-	var n int
-	var mean float64
-	for _, d := range data {
-		if d.X > 0 && d.Monetary > 0 {
-			n++
-			mean += d.Monetary
-		}
-	}
+	s := newGGSample(data)
+	n := len(s.x)
 	if n < 10 {
 		return GammaGamma{}, Fit{}, fmt.Errorf("%w: fewer than 10 customers bought twice", ErrTooFewCustomers)
+	}
+	var mean float64
+	for _, m := range s.m {
+		mean += m
 	}
 	mean /= float64(n)
 	toG := func(th []float64) GammaGamma {
@@ -350,12 +446,12 @@ func FitGammaGamma(data []RFT) (GammaGamma, Fit, error) {
 			if !(g.P > 1e-10 && g.Q > 1e-10 && g.V > 1e-10 && g.P < 1e10 && g.Q < 1e10 && g.V < 1e12) {
 				return math.Inf(1)
 			}
-			ll, _, _ := GammaGammaLogLikelihood(g, data)
+			ll, _ := s.logLikelihood(g)
 			return -ll / fn
 		},
 		Grad: func(grad, th []float64) {
 			g := toG(th)
-			_, gr, _ := GammaGammaLogLikelihood(g, data)
+			_, gr := s.logLikelihood(g)
 			vals := [3]float64{g.P, g.Q, g.V}
 			for i := range grad {
 				grad[i] = -gr[i] * vals[i] / fn
@@ -369,7 +465,7 @@ func FitGammaGamma(data []RFT) (GammaGamma, Fit, error) {
 		return GammaGamma{}, Fit{}, fmt.Errorf("fit Gamma-Gamma: %w", err)
 	}
 	g := toG(res.X)
-	ll, _, _ := GammaGammaLogLikelihood(g, data)
+	ll, _ := s.logLikelihood(g)
 	return g, Fit{LogLikelihood: ll, Customers: n, Iterations: res.Stats.MajorIterations}, nil
 }
 
@@ -391,12 +487,18 @@ func (g GammaGamma) ExpectedAverage(x, m float64) float64 {
 // value, discounted monthly at rate discount. periodsPerMonth converts
 // months to model periods (30.4375/7 for weeks).
 func CLV(p BGNBD, g GammaGamma, d RFT, months int, discount, periodsPerMonth float64) float64 {
+	v, _ := clv(p, g, d, months, discount, periodsPerMonth)
+	return v
+}
+
+// clv returns the CLV and the expected purchases over the months, which
+// it computes on the way.
+func clv(p BGNBD, g GammaGamma, d RFT, months int, discount, periodsPerMonth float64) (value, purchases float64) {
 	aov := g.ExpectedAverage(d.X, d.Monetary)
-	var v, prev float64
 	for k := 1; k <= months; k++ {
 		cum := p.ExpectedPurchases(d, float64(k)*periodsPerMonth)
-		v += (cum - prev) * aov / math.Pow(1+discount, float64(k))
-		prev = cum
+		value += (cum - purchases) * aov / math.Pow(1+discount, float64(k))
+		purchases = cum
 	}
-	return v
+	return value, purchases
 }

@@ -3,6 +3,7 @@ package analytics
 import (
 	"bufio"
 	"math"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -177,5 +178,100 @@ func TestCLVDiscountsAndGrowsWithHorizon(t *testing.T) {
 	}
 	if !(c24 > c12 && c12d < c12) {
 		t.Errorf("CLV 12m %v, 24m %v, 12m discounted %v", c12, c24, c12d)
+	}
+}
+
+// simulated draws n customers from p with first purchases spread uniformly
+// over span periods before the end of calibration; with days, times are
+// whole days in weeks and same-day purchases merged, as the store does.
+func simulated(p BGNBD, n int, span float64, days bool) []RFT {
+	rng := rand.New(rand.NewPCG(1, 2))
+	out := make([]RFT, n)
+	var buf []float64
+	for i := range out {
+		T := rng.Float64() * span
+		buf = p.SimulateCustomer(rng, T, buf[:0])
+		if days {
+			first := math.Floor(-T * 7) // the day of the first purchase, end of calibration = day 0
+			last, x := first, 0.0
+			for _, at := range buf[1:] {
+				if d := math.Floor(-T*7 + at*7); d != last {
+					last, x = d, x+1
+				}
+			}
+			out[i] = RFT{X: x, Tx: (last - first) / 7, T: -first / 7}
+			continue
+		}
+		out[i] = RFT{X: float64(len(buf) - 1), Tx: buf[len(buf)-1], T: T}
+	}
+	return out
+}
+
+func TestBGNBDFitRecoversSimulatedParameters(t *testing.T) {
+	want := BGNBD{R: 0.8, Alpha: 6, A: 0.7, B: 3}
+	got, fit, err := FitBGNBD(simulated(want, 20000, 104, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range [][2]float64{{got.R, want.R}, {got.Alpha, want.Alpha}, {got.A, want.A}, {got.B, want.B}} {
+		if math.Abs(c[0]/c[1]-1) > 0.1 {
+			t.Errorf("fitted %+v, drawn from %+v", got, want)
+			break
+		}
+	}
+	t.Logf("fitted %+v (drawn from %+v) in %d iterations", got, want, fit.Iterations)
+}
+
+// TestBGNBDLikelihoodMatchesDirectComputation checks the arranged, parallel
+// evaluation against the per-customer formula (FHL 2005, eq. 6) on a sample
+// large enough to be split between workers, with times in whole days.
+func TestBGNBDLikelihoodMatchesDirectComputation(t *testing.T) {
+	data := simulated(BGNBD{R: 0.8, Alpha: 6, A: 0.7, B: 3}, 30000, 104, true)
+	p := BGNBD{R: 0.7, Alpha: 5, A: 0.9, B: 2}
+	lnBeta := func(x, y float64) float64 { return lgamma(x) + lgamma(y) - lgamma(x+y) }
+	var want float64
+	for _, d := range data {
+		l := lnBeta(p.A, p.B+d.X) - lnBeta(p.A, p.B) + lgamma(p.R+d.X) - lgamma(p.R) + p.R*math.Log(p.Alpha)
+		in := math.Pow(p.Alpha+d.T, -(p.R + d.X))
+		if d.X > 0 {
+			in += p.A / (p.B + d.X - 1) * math.Pow(p.Alpha+d.Tx, -(p.R+d.X))
+		}
+		want += l + math.Log(in)
+	}
+	got, g := BGNBDLogLikelihood(p, data)
+	if math.Abs(got-want) > 1e-9*math.Abs(want) {
+		t.Errorf("log-likelihood = %.6f, direct %.6f", got, want)
+	}
+	vals := []*float64{&p.R, &p.Alpha, &p.A, &p.B}
+	for i, v := range vals {
+		h := 1e-6 * *v
+		*v += h
+		up, _ := BGNBDLogLikelihood(p, data)
+		*v -= 2 * h
+		dn, _ := BGNBDLogLikelihood(p, data)
+		*v += h
+		if num := (up - dn) / (2 * h); math.Abs(num-g[i]) > 1e-5*math.Max(1, math.Abs(num)) {
+			t.Errorf("gradient[%d] = %v, finite difference %v", i, g[i], num)
+		}
+	}
+}
+
+func TestGammaGammaGradientMatchesFiniteDifferences(t *testing.T) {
+	data := []RFT{{X: 1, Monetary: 30}, {X: 3, Monetary: 12.5}, {X: 3, Monetary: 80}, {X: 7, Monetary: 41}, {X: 0, Monetary: 0}}
+	g := GammaGamma{P: 5, Q: 3, V: 20}
+	_, grad, n := GammaGammaLogLikelihood(g, data)
+	if n != 4 {
+		t.Fatalf("customers = %d, want 4 (x = 0 left out)", n)
+	}
+	for i, v := range []*float64{&g.P, &g.Q, &g.V} {
+		h := 1e-6 * *v
+		*v += h
+		up, _, _ := GammaGammaLogLikelihood(g, data)
+		*v -= 2 * h
+		dn, _, _ := GammaGammaLogLikelihood(g, data)
+		*v += h
+		if num := (up - dn) / (2 * h); math.Abs(num-grad[i]) > 1e-5*math.Max(1, math.Abs(num)) {
+			t.Errorf("gradient[%d] = %v, finite difference %v", i, grad[i], num)
+		}
 	}
 }

@@ -343,10 +343,13 @@ func Score(f RFMFacts, t Thresholds, seg Segmenter) RFMRow {
 }
 
 // Add counts a scored customer into the report.
-func (r *RFMReport) Add(row RFMRow) {
-	r.Customers++
-	r.Segments[row.Segment]++
-	r.GridRF[row.R-1][row.F-1]++
+func (r *RFMReport) Add(row RFMRow) { r.AddCount(row.R, row.F, row.Segment, 1) }
+
+// AddCount counts n customers with scores rs and fs in segment seg.
+func (r *RFMReport) AddCount(rs, fs int, seg string, n int64) {
+	r.Customers += n
+	r.Segments[seg] += n
+	r.GridRF[rs-1][fs-1] += n
 }
 
 // MovementReport is the report `rfm-movement`: customers counted by their

@@ -2,7 +2,9 @@ package analytics
 
 import (
 	"math"
+	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/enishi-crm/enishi/internal/errs"
@@ -200,6 +202,36 @@ func FitModel(rows []RFT, calEnd Day, u Unit) (Model, error) {
 	return m, nil
 }
 
+// PredictAll predicts every customer of ss as Predict does, computing a
+// block of customers on every core at a time, and calls fn with each
+// prediction in the order of ss.
+func (m Model) PredictAll(ss []Summary, asOf Day, months int, discount float64, fn func(i int, p Prediction) error) error {
+	const block = 8192
+	workers := runtime.GOMAXPROCS(0)
+	ps := make([]Prediction, min(block, len(ss)))
+	for lo := 0; lo < len(ss); lo += block {
+		part := ss[lo:min(lo+block, len(ss))]
+		per := (len(part) + workers - 1) / workers
+		var wg sync.WaitGroup
+		for w := 0; w*per < len(part); w++ {
+			wg.Add(1)
+			go func(from, to int) {
+				defer wg.Done()
+				for i := from; i < to; i++ {
+					ps[i] = m.Predict(part[i], asOf, months, discount)
+				}
+			}(w*per, min((w+1)*per, len(part)))
+		}
+		wg.Wait()
+		for i := range part {
+			if err := fn(lo+i, ps[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Churn risk tiers.
 const (
 	ChurnLow    = "low"
@@ -229,11 +261,10 @@ func (m Model) Predict(s Summary, asOf Day, months int, discount float64) Predic
 	d := s.RFT(asOf, m.Unit)
 	perMonth := 30.4375 / m.Unit.Days()
 	p := Prediction{
-		PAlive:            m.BGNBD.PAlive(d),
-		ExpectedPurchases: m.BGNBD.ExpectedPurchases(d, float64(months)*perMonth),
-		ExpectedAOV:       m.GammaGamma.ExpectedAverage(d.X, d.Monetary),
+		PAlive:      m.BGNBD.PAlive(d),
+		ExpectedAOV: m.GammaGamma.ExpectedAverage(d.X, d.Monetary),
 	}
-	p.CLV = CLV(m.BGNBD, m.GammaGamma, d, months, discount, perMonth)
+	p.CLV, p.ExpectedPurchases = clv(m.BGNBD, m.GammaGamma, d, months, discount, perMonth)
 	interval := m.TypicalIntervalDays
 	if d.X > 0 {
 		interval = d.Tx / d.X * m.Unit.Days()

@@ -8,6 +8,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/channel"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -94,6 +95,9 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		// A demo without any channel set up: journeys and test sends
 		// still "send", into a file one can read, never to anyone.
 		ef.fakeChannel = "enishi-demo-messages.jsonl"
+		if st.Backend() != "postgres" && db.path != "" {
+			ef.fakeChannel = filepath.Join(filepath.Dir(db.path), ef.fakeChannel)
+		}
 		login = fmt.Sprintf("no channel is set up: messages go to %s, not to anyone\n", ef.fakeChannel) + login
 	}
 	d, closeD, err := ef.dispatcher(env, c, chans.svc)

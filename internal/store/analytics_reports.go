@@ -22,7 +22,7 @@ func (db *DB) fresh(ctx context.Context, asOf analytics.Day, window int) (*analy
 	if err != nil || st == nil {
 		return st, false, err
 	}
-	if st.day != asOf || st.hash != configHash(rc, cc) || window != rc.WindowDays {
+	if st.day != asOf || !st.follows(rc, cc) || window != rc.WindowDays {
 		return st, false, nil
 	}
 	var dirty int
@@ -91,25 +91,39 @@ func (db *DB) RFM(ctx context.Context, opt RFMOptions, each func(analytics.RFMRo
 	if opt.Thresholds != nil {
 		th = *opt.Thresholds
 	}
-	var facts []analytics.RFMFacts
-	err = db.eachSummary(ctx, opt.AsOf, window, func(s analytics.Summary) error {
-		facts = append(facts, s.Facts(opt.AsOf))
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("rfm: %w", err)
-	}
-	if th.Method == analytics.MethodQuintile && len(th.Recency) == 0 {
-		th = quintilesOf(facts)
-	}
 	seg := analytics.Segmenter(rc.Segments)
-	rep := analytics.NewRFMReport(opt.AsOf.String(), window, th, seg)
-	for _, f := range facts {
-		row := analytics.Score(f, th, seg)
-		rep.Add(row)
-		if each != nil {
-			if err := each(row); err != nil {
-				return nil, err
+	var rep *analytics.RFMReport
+	st, fresh, err := db.fresh(ctx, opt.AsOf, window)
+	if err != nil {
+		return nil, err
+	}
+	if fresh && th.Method == analytics.MethodFixed && sameThresholds(th, rc.Thresholds) {
+		// The stored scores are this report. (Stored quintile cut points are
+		// the ones of the day's first refresh; the report computes them anew.)
+		rep = analytics.NewRFMReport(opt.AsOf.String(), window, st.thresholds, seg)
+		if err := db.storedRFM(ctx, rep, opt.AsOf, each); err != nil {
+			return nil, fmt.Errorf("rfm: %w", err)
+		}
+	} else {
+		var facts []analytics.RFMFacts
+		err = db.eachSummary(ctx, opt.AsOf, window, func(s analytics.Summary) error {
+			facts = append(facts, s.Facts(opt.AsOf))
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("rfm: %w", err)
+		}
+		if th.Method == analytics.MethodQuintile && len(th.Recency) == 0 {
+			th = quintilesOf(facts)
+		}
+		rep = analytics.NewRFMReport(opt.AsOf.String(), window, th, seg)
+		for _, f := range facts {
+			row := analytics.Score(f, th, seg)
+			rep.Add(row)
+			if each != nil {
+				if err := each(row); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -120,6 +134,33 @@ func (db *DB) RFM(ctx context.Context, opt RFMOptions, each func(analytics.RFMRo
 	}
 	rep.Prospects = max(0, active-rep.Customers)
 	return rep, nil
+}
+
+// storedRFM fills rep from the stored scores (current as of asOf): counted
+// by segment and R×F alone when no rows are wanted (from the index on
+// segment, r, f), else row by row.
+func (db *DB) storedRFM(ctx context.Context, rep *analytics.RFMReport, asOf analytics.Day, each func(analytics.RFMRow) error) error {
+	if each == nil {
+		return db.queryEach(ctx, `SELECT segment, r, f, count(*) FROM customer_scores GROUP BY segment, r, f`, nil, func(scan func(...any) error) error {
+			var seg string
+			var r, f int
+			var n int64
+			if err := scan(&seg, &r, &f, &n); err != nil {
+				return err
+			}
+			rep.AddCount(r, f, seg, n)
+			return nil
+		})
+	}
+	return db.queryEach(ctx, `SELECT customer_id, $1 - last_day, win_orders, win_spent, r, f, m, segment FROM customer_scores ORDER BY customer_id`,
+		[]any{int64(asOf)}, func(scan func(...any) error) error {
+			var row analytics.RFMRow
+			if err := scan(&row.CustomerID, &row.RecencyDays, &row.Frequency, &row.Monetary, &row.R, &row.F, &row.M, &row.Segment); err != nil {
+				return err
+			}
+			rep.Add(row)
+			return each(row)
+		})
 }
 
 func quintilesOf(facts []analytics.RFMFacts) analytics.Thresholds {
@@ -465,14 +506,15 @@ func (db *DB) Predict(ctx context.Context, opt analytics.PredictOptions, each fu
 		return nil, err
 	}
 	rep := analytics.NewPredictReport(model, opt, time.Since(start))
-	for i, s := range ss {
-		p := model.Predict(s, opt.CalibrationEnd, opt.HorizonMonths, opt.Discount)
+	err = model.PredictAll(ss, opt.CalibrationEnd, opt.HorizonMonths, opt.Discount, func(i int, p analytics.Prediction) error {
 		rep.Add(p)
 		if each != nil {
-			if err := each(analytics.PredictionRow{CustomerID: s.CustomerID, RFT: rfts[i], Prediction: p}); err != nil {
-				return nil, err
-			}
+			return each(analytics.PredictionRow{CustomerID: ss[i].CustomerID, RFT: rfts[i], Prediction: p})
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	rep.Finish()
 	if opt.Save {
@@ -496,19 +538,8 @@ func (db *DB) savePredictions(ctx context.Context, m analytics.Model, ss []analy
 	st.model = &m
 	for lo := 0; lo < len(ss); lo += 4096 {
 		batch := ss[lo:min(lo+4096, len(ss))]
-		err := db.inTx(ctx, func(tx *Tx) error {
-			_, err := db.insertMany(ctx, tx, `INSERT INTO customer_scores (customer_id, orders, spent, first_day, last_day, purchase_days, first_day_spent,
-				win_orders, win_spent, p_alive, expected_purchases, expected_aov, clv, churn_tier, next_order_day)`, 15,
-				`ON CONFLICT (customer_id) DO UPDATE SET p_alive = excluded.p_alive, expected_purchases = excluded.expected_purchases,
-				expected_aov = excluded.expected_aov, clv = excluded.clv, churn_tier = excluded.churn_tier, next_order_day = excluded.next_order_day`,
-				len(batch), func(i int, args []any) []any {
-					s := &batch[i]
-					p := m.Predict(*s, day, PredictionMonths, 0)
-					return append(args, s.CustomerID, s.Orders, s.Spent, int64(s.FirstDay), int64(s.LastDay), s.PurchaseDays, s.FirstDaySpent,
-						s.WinOrders, s.WinSpent, p.PAlive, p.ExpectedPurchases, p.ExpectedAOV, p.CLV, p.ChurnTier, int64(p.NextOrderDay))
-				})
-			return err
-		})
+		ps := predictions(&m, batch, day)
+		err := db.inTx(ctx, func(tx *Tx) error { return db.writeSummaries(ctx, tx, batch, ps, nil, upsertPredictions) })
 		if err != nil {
 			return fmt.Errorf("save predictions: %w", err)
 		}

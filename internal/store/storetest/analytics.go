@@ -3,7 +3,10 @@ package storetest
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +20,7 @@ func analyticsCases() []Case {
 	return []Case{
 		{"RFMAgreesWithIndependentComputation", testRFMIndependent},
 		{"StoredScoresFollowImportsMergesAndDays", testStoredScores},
+		{"StoredScoresFollowEachDayAndNewSettings", testScoresDayByDay},
 		{"CPMDecileCohortKPIAgreeWithIndependentComputation", testAggregatesIndependent},
 		{"BasketPairsAndPathsAgreeWithIndependentComputation", testBasketIndependent},
 		{"PredictFitsAndSavesScores", testPredict},
@@ -197,13 +201,27 @@ func checkRFM(t *testing.T, db *store.DB, asOf analytics.Day, window int) {
 			t.Errorf("as of %s customer %d: got %+v, want %+v", asOf, cid, g, want)
 		}
 	}
-	if rep.Customers != n || int64(len(got)) != n || rep.GridRF != grid {
-		t.Errorf("as of %s: customers %d (rows %d), want %d; grid %v, want %v", asOf, rep.Customers, len(got), n, rep.GridRF, grid)
+	if int64(len(got)) != n {
+		t.Errorf("as of %s: %d rows, want %d", asOf, len(got), n)
 	}
-	for _, s := range []string{"vip", "loyal", "growing", "new", "at_risk", "dormant", "other"} {
-		if rep.Segments[s] != segs[s] {
-			t.Errorf("as of %s: segment %s = %d, want %d", asOf, s, rep.Segments[s], segs[s])
+	// Without rows the report may be counted another way (from the stored
+	// scores when they are current): it must be the same report.
+	counts, err := db.RFM(ctx, store.RFMOptions{AsOf: asOf, WindowDays: window}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*analytics.RFMReport{rep, counts} {
+		if r.Customers != n || r.GridRF != grid {
+			t.Errorf("as of %s: customers %d, want %d; grid %v, want %v", asOf, r.Customers, n, r.GridRF, grid)
 		}
+		for _, s := range []string{"vip", "loyal", "growing", "new", "at_risk", "dormant", "other"} {
+			if r.Segments[s] != segs[s] {
+				t.Errorf("as of %s: segment %s = %d, want %d", asOf, s, r.Segments[s], segs[s])
+			}
+		}
+	}
+	if !reflect.DeepEqual(rep, counts) {
+		t.Errorf("as of %s: report with rows %+v, without %+v", asOf, rep, counts)
 	}
 }
 
@@ -309,6 +327,167 @@ func checkStored(t *testing.T, db *store.DB, asOf analytics.Day) {
 	if seen != want {
 		t.Errorf("%d customers have stored scores, want %d", seen, want)
 	}
+}
+
+// checkStoredWith compares customer_scores with scores computed from
+// independently aggregated facts under the given settings (quintile cut
+// points computed from those facts).
+func checkStoredWith(t *testing.T, db *store.DB, asOf analytics.Day, rc analytics.RFMConfig, cc analytics.CPMConfig) {
+	t.Helper()
+	orders := paidOrders(t, db)
+	facts := map[int64]analytics.RFMFacts{}
+	var rec, freq, mon []int64
+	for cid, os := range orders {
+		if row, ok := expectRFM(os, asOf, rc.WindowDays); ok {
+			row.CustomerID = cid
+			facts[cid] = row.RFMFacts
+			rec, freq, mon = append(rec, row.RecencyDays), append(freq, row.Frequency), append(mon, row.Monetary)
+		}
+	}
+	th := rc.Thresholds
+	if th.Method == analytics.MethodQuintile {
+		th = analytics.QuintileThresholds(rec, freq, mon)
+	}
+	rows, err := db.Read.QueryContext(ctx, `SELECT customer_id, r, f, m, segment, cpm, $1 - last_day, win_orders, win_spent FROM customer_scores`, int64(asOf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := 0
+	for rows.Next() {
+		var got analytics.RFMRow
+		var group string
+		if err := rows.Scan(&got.CustomerID, &got.R, &got.F, &got.M, &got.Segment, &group, &got.RecencyDays, &got.Frequency, &got.Monetary); err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		f, ok := facts[got.CustomerID]
+		if !ok {
+			t.Errorf("as of %s: customer %d has scores but no paid order", asOf, got.CustomerID)
+			continue
+		}
+		if got.RFMFacts != f {
+			t.Errorf("as of %s: stored aggregates of %d = %+v, want %+v", asOf, got.CustomerID, got.RFMFacts, f)
+		}
+		want := analytics.Score(f, th, analytics.Segmenter(rc.Segments))
+		if got.R != want.R || got.F != want.F || got.M != want.M || got.Segment != want.Segment {
+			t.Errorf("as of %s: stored scores of %d = %d%d%d %s, want %d%d%d %s (%+v)", asOf, got.CustomerID,
+				got.R, got.F, got.M, got.Segment, want.R, want.F, want.M, want.Segment, f)
+		}
+		if g := expectCPM(orders[got.CustomerID], asOf, cc); group != g {
+			t.Errorf("as of %s: stored CPM of %d = %s, want %s", asOf, got.CustomerID, group, g)
+		}
+	}
+	if seen != len(facts) {
+		t.Errorf("as of %s: %d customers have stored scores, want %d", asOf, seen, len(facts))
+	}
+}
+
+// testScoresDayByDay moves the clock a day at a time, then a week at a
+// time, through every recency cut point and the CPM dormancy boundary,
+// then changes the settings: the stored scores must always be the ones
+// computed from scratch, though a new day rescores only the customers
+// whose recency crossed a boundary, and new cut points or segments do not
+// rebuild the aggregates.
+func testScoresDayByDay(t *testing.T, db *store.DB, c *clock.Manual) {
+	genOrders(t, db, 150, 3)
+	rc, cc := analytics.DefaultRFMConfig(), analytics.DefaultCPMConfig()
+	must[store.RefreshResult](t)(db.RefreshScores(ctx))
+	day := analytics.DayOf(T0)
+	checkStoredWith(t, db, day, rc, cc)
+	settings := func(what string, rebuild bool) {
+		t.Helper()
+		if err := db.SetAnalyticsConfig(ctx, rc, cc); err != nil {
+			t.Fatal(err)
+		}
+		res := must[store.RefreshResult](t)(db.RefreshScores(ctx))
+		if res.Mode != "full" || (res.Recomputed > 0) != rebuild {
+			t.Fatalf("refresh after %s = %+v", what, res)
+		}
+		checkStoredWith(t, db, day, rc, cc)
+	}
+	// Each setting alone, since a change rescores only what depends on it.
+	rc.Thresholds.Monetary = []int64{60000, 30000, 15000, 5000}
+	settings("new monetary cut points", false)
+	rc.Thresholds.Frequency = []int64{6, 4, 3, 2}
+	settings("new frequency cut points", false)
+	rc.Thresholds.Recency = []int64{14, 45, 120, 365}
+	settings("new recency cut points", false)
+	rc.Segments = append([]analytics.SegmentRule{{Name: "champion", R: analytics.Range{Min: 4}, F: analytics.Range{Min: 2}}}, rc.Segments...)
+	settings("new segments", false)
+	cc.DormantDays = 120
+	settings("a new dormancy", false)
+	cc.SpendYen = 20000
+	settings("a new CPM spend threshold", false)
+	// Days pass with these settings, then with the defaults.
+	last := 0
+	for d := 1; d <= 400; d += map[bool]int{true: 1, false: 7}[d < 45] {
+		if d == 20 { // orders arrive on the way
+			b := Buyer(t, "shop", "c7", "u7@example.com", "")
+			must[store.BatchResult](t)(db.ImportOrders(ctx, []order.Order{Order("shop", "late", T0.AddDate(0, 0, d), b, "SKU-1", 3, 9000)}))
+		}
+		if d == 100 {
+			rc, cc = analytics.DefaultRFMConfig(), analytics.DefaultCPMConfig()
+			if err := db.SetAnalyticsConfig(ctx, rc, cc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Set(T0.AddDate(0, 0, d))
+		if res := must[store.RefreshResult](t)(db.RefreshScores(ctx)); res.Mode != map[bool]string{true: "full", false: "roll"}[d == 100] {
+			t.Fatalf("day %d: refresh = %+v", d, res)
+		}
+		checkStoredWith(t, db, day+analytics.Day(d), rc, cc)
+		if t.Failed() {
+			t.FailNow()
+		}
+		last = d
+	}
+	// A jump longer than the window, every counted order leaving it, seen
+	// by two refreshes at once: the window moves exactly once.
+	last += 500
+	c.Set(T0.AddDate(0, 0, last))
+	var wg sync.WaitGroup
+	modes := make([]string, 2)
+	for i := range modes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := db.RefreshScores(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			modes[i] = res.Mode
+		}()
+	}
+	wg.Wait()
+	if slices.Sort(modes); modes[1] != "roll" || (modes[0] != "roll" && modes[0] != "incremental") {
+		t.Fatalf("a jump of 500 days: refreshes = %v", modes)
+	}
+	checkStoredWith(t, db, day+analytics.Day(last), rc, cc)
+	day += analytics.Day(last)
+	rc.Thresholds = analytics.Thresholds{Method: analytics.MethodQuintile}
+	settings("quintile cut points", false)
+	for d := 1; d <= 3; d++ {
+		c.Set(T0.AddDate(0, 0, last+d))
+		must[store.RefreshResult](t)(db.RefreshScores(ctx))
+		checkStoredWith(t, db, day+analytics.Day(d), rc, cc)
+	}
+	day += 3
+	// A refresh that stopped between moving the day and recomputing the
+	// quintile cut points leaves none in the state (and scores as of the
+	// old ones, here stale): the next refresh recomputes them and rescores.
+	if _, err := db.Write.ExecContext(ctx, `UPDATE analytics_state SET thresholds = '{}'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Write.ExecContext(ctx, `UPDATE customer_scores SET r = 0, segment = ''`); err != nil {
+		t.Fatal(err)
+	}
+	if res := must[store.RefreshResult](t)(db.RefreshScores(ctx)); res.Mode != "full" {
+		t.Fatalf("refresh after an interrupted roll = %+v", res)
+	}
+	checkStoredWith(t, db, day, rc, cc)
+	rc.WindowDays = 180
+	settings("a new window", true)
 }
 
 func expectCPM(os []paidOrder, asOf analytics.Day, c analytics.CPMConfig) string {
