@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/enishi-crm/enishi/internal/channel"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/enishi-crm/enishi/internal/auth"
+	"github.com/enishi-crm/enishi/internal/channel"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/errs"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/enishi-crm/enishi/internal/journey"
 	"mime"
 	"net"
 	"net/mail"
@@ -22,6 +21,7 @@ import (
 	"github.com/enishi-crm/enishi/internal/event"
 	fakesmtp "github.com/enishi-crm/enishi/internal/fake/smtp"
 	"github.com/enishi-crm/enishi/internal/identity"
+	"github.com/enishi-crm/enishi/internal/journey"
 	"github.com/enishi-crm/enishi/internal/store/sqlite"
 )
 
