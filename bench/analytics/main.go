@@ -28,14 +28,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/enishi-crm/enishi/bench/benchstore"
 	"github.com/enishi-crm/enishi/internal/analytics"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/identity"
 	"github.com/enishi-crm/enishi/internal/order"
 	"github.com/enishi-crm/enishi/internal/store"
-	"github.com/enishi-crm/enishi/internal/store/postgres"
-	"github.com/enishi-crm/enishi/internal/store/sqlite"
 	"github.com/enishi-crm/enishi/internal/store/storetest"
 )
 
@@ -65,16 +64,9 @@ func main() {
 	}
 	ctx := context.Background()
 	c := clock.NewManual(Now, true)
-	var db *store.DB
-	var err error
-	if *url != "" {
-		db, err = postgres.Open(ctx, *url, c)
-	} else {
-		db, err = sqlite.Open(*path, c)
-	}
+	db, err := benchstore.Open(ctx, *path, *url, c)
 	check(err)
 	defer db.Close()
-	check(db.Migrate(ctx))
 	if p := os.Getenv("ENISHI_CPUPROFILE"); p != "" {
 		f, err := os.Create(p)
 		check(err)

@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/enishi-crm/enishi/bench/benchstore"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/event"
@@ -36,8 +37,6 @@ import (
 	"github.com/enishi-crm/enishi/internal/identity"
 	"github.com/enishi-crm/enishi/internal/ingest"
 	"github.com/enishi-crm/enishi/internal/store"
-	"github.com/enishi-crm/enishi/internal/store/postgres"
-	"github.com/enishi-crm/enishi/internal/store/sqlite"
 )
 
 // probeSecret signs the probe webhooks (source "bench").
@@ -74,16 +73,7 @@ func main() {
 }
 
 func openDB(path, url string) *store.DB {
-	var db *store.DB
-	var err error
-	if url != "" {
-		db, err = postgres.Open(context.Background(), url, clock.Real{})
-	} else {
-		db, err = sqlite.Open(path, clock.Real{})
-	}
-	if err == nil {
-		err = db.Migrate(context.Background())
-	}
+	db, err := benchstore.Open(context.Background(), path, url, clock.Real{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ingestload:", err)
 		os.Exit(1)

@@ -30,6 +30,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/enishi-crm/enishi/bench/benchstore"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/engine"
 	fakechannel "github.com/enishi-crm/enishi/internal/fake/channel"
@@ -40,8 +41,6 @@ import (
 	"github.com/enishi-crm/enishi/internal/outbox"
 	"github.com/enishi-crm/enishi/internal/segment"
 	"github.com/enishi-crm/enishi/internal/store"
-	"github.com/enishi-crm/enishi/internal/store/postgres"
-	"github.com/enishi-crm/enishi/internal/store/sqlite"
 
 	"github.com/enishi-crm/enishi/internal/customer"
 )
@@ -69,16 +68,9 @@ func main() {
 	}
 	ctx := context.Background()
 	c := clock.NewManual(Now, true)
-	var db *store.DB
-	var err error
-	if *url != "" {
-		db, err = postgres.Open(ctx, *url, c)
-	} else {
-		db, err = sqlite.Open(*path, c)
-	}
+	db, err := benchstore.Open(ctx, *path, *url, c)
 	check(err)
 	defer db.Close()
-	check(db.Migrate(ctx))
 	switch os.Args[1] {
 	case "gen":
 		gen(ctx, db, *customers)

@@ -27,15 +27,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/enishi-crm/enishi/bench/benchstore"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/customer"
 	"github.com/enishi-crm/enishi/internal/event"
 	enishihttp "github.com/enishi-crm/enishi/internal/http"
 	"github.com/enishi-crm/enishi/internal/identity"
 	"github.com/enishi-crm/enishi/internal/importer"
-	"github.com/enishi-crm/enishi/internal/store"
-	"github.com/enishi-crm/enishi/internal/store/postgres"
-	"github.com/enishi-crm/enishi/internal/store/sqlite"
 )
 
 const maxDuration = 10 * time.Minute
@@ -80,25 +78,20 @@ func main() {
 		log.Fatalf("-duration must be between 0 and %s", maxDuration)
 	}
 	ctx := context.Background()
-	var db *store.DB
-	var err error
-	if *dbURL != "" {
-		db, err = postgres.Open(ctx, *dbURL, clock.Real{})
-	} else {
-		dir, derr := os.MkdirTemp("", "enishi-loadtest-")
-		if derr != nil {
-			log.Fatal(derr)
+	var path string
+	if *dbURL == "" {
+		dir, err := os.MkdirTemp("", "enishi-loadtest-")
+		if err != nil {
+			log.Fatal(err)
 		}
 		defer os.RemoveAll(dir)
-		db, err = sqlite.Open(filepath.Join(dir, "load.db"), clock.Real{})
+		path = filepath.Join(dir, "load.db")
 	}
+	db, err := benchstore.Open(ctx, path, *dbURL, clock.Real{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		log.Fatal(err)
-	}
 	run := fmt.Sprintf("lt%d", time.Now().UnixNano())
 	_, key, err := enishihttp.CreateAPIKey(ctx, db, "loadtest "+run, []string{"customers:read", "customers:write", "pii:read", "reports:read"}, "loadtest")
 	if err != nil {

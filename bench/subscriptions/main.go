@@ -26,10 +26,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/enishi-crm/enishi/bench/benchstore"
 	"github.com/enishi-crm/enishi/internal/clock"
 	"github.com/enishi-crm/enishi/internal/store"
-	"github.com/enishi-crm/enishi/internal/store/postgres"
-	"github.com/enishi-crm/enishi/internal/store/sqlite"
 	"github.com/enishi-crm/enishi/internal/subscription"
 )
 
@@ -57,16 +56,9 @@ func main() {
 	}
 	ctx := context.Background()
 	c := clock.NewManual(Now, true)
-	var db *store.DB
-	var err error
-	if *url != "" {
-		db, err = postgres.Open(ctx, *url, c)
-	} else {
-		db, err = sqlite.Open(*path, c)
-	}
+	db, err := benchstore.Open(ctx, *path, *url, c)
 	check(err)
 	defer db.Close()
-	check(db.Migrate(ctx))
 	switch os.Args[1] {
 	case "gen":
 		gen(ctx, db, *subs, *deliveries)
