@@ -305,10 +305,9 @@ func (db *DB) PointsAndRank(ctx context.Context, customerID int64) (int64, strin
 	if err != nil || !prog.Enabled {
 		return b.Points, "", err
 	}
-	var rank string
-	err = db.Read.QueryRowContext(ctx, `SELECT rank FROM loyalty_members WHERE customer_id = $1`, b.CustomerID).Scan(&rank)
-	if err != nil && !isNoRows(err) {
+	ranks, err := db.currentRanks(ctx, db.Read, []any{b.CustomerID})
+	if err != nil {
 		return 0, "", err
 	}
-	return b.Points, prog.Ranks.Current(rank).Name, nil
+	return b.Points, prog.Ranks.Current(ranks[b.CustomerID]).Name, nil
 }

@@ -175,24 +175,15 @@ func testCartAbandonment(t *testing.T, b *browser, s *server) (int64, string) {
 	ctx := context.Background()
 	// The demo ships its own cart-abandonment journey, switched on: pause
 	// the demo's journeys so that only the one built here mails.
-	demoJourneys, err := s.db.Read.QueryContext(ctx, `SELECT id FROM journeys WHERE status = 'enabled'`)
+	enabled, err := s.db.EnabledJourneys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var enabled []int64
-	for demoJourneys.Next() {
-		var id int64
-		if err := demoJourneys.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		enabled = append(enabled, id)
-	}
-	demoJourneys.Close()
 	if len(enabled) == 0 {
 		t.Fatal("the demo has no journey switched on")
 	}
-	for _, id := range enabled {
-		if _, err := s.db.SetJourneyStatus(ctx, id, journey.Disabled); err != nil {
+	for _, j := range enabled {
+		if _, err := s.db.SetJourneyStatus(ctx, j.ID, journey.Disabled); err != nil {
 			t.Fatal(err)
 		}
 	}
