@@ -171,14 +171,19 @@ func (r *Rewriter) utmFor(raw string) bool {
 	if len(r.UTMHosts) == 0 {
 		return true
 	}
+	return onHost(raw, r.UTMHosts)
+}
+
+// onHost says whether raw is a URL on one of hosts or their subdomains.
+func onHost(raw string, hosts []string) bool {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return false
 	}
 	host := strings.ToLower(u.Hostname())
-	for _, h := range r.UTMHosts {
+	for _, h := range hosts {
 		h = strings.ToLower(h)
-		if host == h || strings.HasSuffix(host, "."+h) {
+		if h != "" && (host == h || strings.HasSuffix(host, "."+h)) {
 			return true
 		}
 	}
@@ -216,18 +221,7 @@ func Trusted(hosts, literal []string) func(string) bool {
 				return true
 			}
 		}
-		u, err := url.Parse(raw)
-		if err != nil {
-			return false
-		}
-		host := strings.ToLower(u.Hostname())
-		for _, h := range hosts {
-			h = strings.ToLower(h)
-			if h != "" && (host == h || strings.HasSuffix(host, "."+h)) {
-				return true
-			}
-		}
-		return false
+		return onHost(raw, hosts)
 	}
 }
 
